@@ -1,0 +1,97 @@
+# byhand — deep learning, by hand, in C++.
+#
+#   make              the library (build/libbyhand.a)
+#   make tutorials    every lesson under build/tutorials/
+#   make run          install what is missing, build, run the flagship lesson (03_mlp)
+#   make test         install what is missing, build, run every test
+#   make bench        throughput figures (and PyTorch's, when python3-torch is installed)
+#   make deps         install the Debian packages byhand needs
+#   make clean
+#
+# Objects go under build/ (build/f32 for the float library, build/f64 for the
+# double build used by the gradient-check tests). `make -jN` is safe.
+
+BUILD    ?= build
+CXX      ?= g++
+ARCH     ?= -march=native
+OPT      ?= -O3
+CXXFLAGS ?= $(OPT) $(ARCH) -g
+CXXFLAGS += -std=c++17 -Wall -Wextra -fopenmp -MMD -MP
+CPPFLAGS += -Iinclude -I/usr/include/stb -DBYHAND_SOURCE_DIR=\"$(CURDIR)\"
+LDLIBS   += -lblis -lstb -lz -fopenmp -lm -lpthread
+
+LIB_SRC   := $(wildcard src/*.cpp src/*/*.cpp)
+LIB_F32_O := $(LIB_SRC:%.cpp=$(BUILD)/f32/%.o)
+LIB_F64_O := $(LIB_SRC:%.cpp=$(BUILD)/f64/%.o)
+LIB       := $(BUILD)/libbyhand.a
+LIB_F64   := $(BUILD)/libbyhand_f64.a
+
+TEST_SRC   := $(wildcard tests/*.cpp)
+TEST_F64_O := $(TEST_SRC:%.cpp=$(BUILD)/f64/%.o)
+TEST_F32_O := $(TEST_SRC:%.cpp=$(BUILD)/f32/%.o)
+TEST_F64   := $(BUILD)/tests/byhand_tests_f64
+TEST_F32   := $(BUILD)/tests/byhand_tests_f32
+
+LESSON_SRC  := $(wildcard tutorials/[0-9][0-9]_*.cpp)
+LESSON_BIN  := $(LESSON_SRC:tutorials/%.cpp=$(BUILD)/tutorials/%)
+HARNESS_SRC := $(filter-out $(LESSON_SRC),$(wildcard tutorials/*.cpp))
+HARNESS_O   := $(HARNESS_SRC:%.cpp=$(BUILD)/f32/%.o)
+
+BENCH_SRC := $(wildcard bench/*.cpp)
+BENCH_BIN := $(BENCH_SRC:bench/%.cpp=$(BUILD)/bench/%)
+
+.PHONY: all lib tutorials tests run test bench deps clean
+all: lib
+lib: $(LIB)
+
+$(BUILD)/f32/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+$(BUILD)/f64/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) -DBYHAND_DOUBLE $(CXXFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_F32_O)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(LIB_F64): $(LIB_F64_O)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tutorials/%: $(BUILD)/f32/tutorials/%.o $(HARNESS_O) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+tutorials: $(LESSON_BIN)
+
+$(BUILD)/bench/%: $(BUILD)/f32/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+$(TEST_F64): $(TEST_F64_O) $(LIB_F64)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+$(TEST_F32): $(TEST_F32_O) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+tests: $(TEST_F64) $(TEST_F32) $(LESSON_BIN)
+
+deps:
+	@bash .ci/deps.sh
+
+# The flagship lesson: an MLP on Fashion-MNIST, by hand.
+run: deps
+	@$(MAKE) --no-print-directory tutorials
+	$(BUILD)/tutorials/03_mlp
+
+test: deps
+	@$(MAKE) --no-print-directory tests
+	@BUILD=$(BUILD) bash tests/run_tests.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCH_BIN)
+	@BUILD=$(BUILD) bash bench/run_bench.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,116 @@
+// layer.h — the Layer contract. Every layer in byhand, and any layer you
+// write, keeps these rules; the tests check them for every layer.
+//
+//   forward(x) -> y
+//     Computes the output and keeps in named members (x_cache_, mask_, ...)
+//     whatever backward will need. y lives in the layer (a buffer reused from
+//     call to call), so the reference is valid until the next forward.
+//     A wrong input shape throws std::invalid_argument naming the layer and
+//     both shapes.
+//
+//   backward(dy) -> dx          dy = dL/dy, same shape as y
+//     Uses what the last forward cached. Three rules:
+//       1. dx is OVERWRITTEN (=): every element written, old contents ignored.
+//          (The gradient check fills dx with NaN first to catch a missed one.)
+//       2. Every parameter gradient is ACCUMULATED (+=), never overwritten, so
+//          a parameter used twice, or several batches, sum up correctly.
+//       3. The optimizer's zero_grad() clears them, once per step.
+//
+//   params()             the learnable Params, each a {name, value, grad}
+//   named_parameters()   the same with PyTorch state_dict names ("fc1.weight")
+//   train() / eval()     mode switch (dropout and batch norm behave differently)
+//   output_shape(in)     shape inference, used for checks and the model summary
+//   name()               what the layer is, e.g. "Linear(784, 100)"
+//
+// A simple layer implements output_shape, forward_into and backward_into; the
+// base class sizes y and dx, checks shapes and enforces the order of calls.
+// Containers and blocks (Sequential, residual blocks) override forward and
+// backward themselves and call their children by hand.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "byhand/tensor.h"
+
+namespace byhand {
+
+// A learnable tensor and its gradient, same shape. `name` is local to the
+// layer ("weight", "bias"); containers prefix it ("0.weight", "fc1.bias").
+struct Param {
+  std::string name;
+  Tensor value;  // the parameter itself
+  Tensor grad;   // dL/dvalue, accumulated by backward, cleared by zero_grad
+  Param() = default;
+  explicit Param(std::string n) : name(std::move(n)) {}
+  // Give the parameter its shape; value and grad start at zero.
+  void init(const Shape& shape) { value = Tensor(shape); grad = Tensor(shape); }
+};
+
+struct NamedParam {
+  std::string name;  // full dotted name, as in PyTorch's state_dict
+  Param* param;
+};
+
+class Layer {
+ public:
+  Layer() = default;
+  virtual ~Layer() = default;
+  Layer(const Layer&) = delete;             // layers hold pointers into themselves
+  Layer& operator=(const Layer&) = delete;
+
+  virtual std::string name() const = 0;
+  virtual Shape output_shape(const Shape& input) const = 0;
+
+  virtual const Tensor& forward(const Tensor& x);
+  virtual const Tensor& backward(const Tensor& dy);
+
+  // The output of the last forward (for inspection: activations, NaN hunting).
+  virtual const Tensor& output() const { return y_; }
+
+  virtual std::vector<Param*> params() { return params_; }
+  virtual std::vector<NamedParam> named_parameters(const std::string& prefix = "");
+  int64_t num_parameters();
+
+  // Sub-layers with their local names; empty for a leaf layer.
+  virtual std::vector<std::pair<std::string, Layer*>> children() { return {}; }
+
+  // Training mode is the default, as in PyTorch. Recursive over children.
+  virtual void set_training(bool on);
+  void train(bool on = true) { set_training(on); }
+  void eval() { set_training(false); }
+  bool training() const { return training_; }
+
+  // Where the layer sits in a model ("layer1.0.conv1"), set by containers; used
+  // in error messages so that a shape mismatch names the layer that saw it.
+  void set_path(const std::string& p) { path_ = p; }
+  const std::string& path() const { return path_; }
+  std::string who() const { return path_.empty() ? name() : name() + " '" + path_ + "'"; }
+
+  // Debug switch used by the gradient check: when on, every layer fills its
+  // output and its dx with NaN before computing them, so a value a layer
+  // forgets to write shows up as NaN instead of as a stale number.
+  static void set_nan_fill(bool on);
+  static bool nan_fill();
+
+ protected:
+  virtual void forward_into(const Tensor& x, Tensor& y);
+  virtual void backward_into(const Tensor& dy, Tensor& dx);
+  void register_param(Param* p) { params_.push_back(p); }
+  // Throws "<who>: expected input shape <expected>, got <got>".
+  [[noreturn]] void shape_error(const std::string& expected, const Shape& got) const;
+
+  Tensor y_;         // output of the last forward
+  Tensor dx_;        // input gradient of the last backward
+  Shape in_shape_;   // input shape of the last forward
+  bool have_forward_ = false;
+  bool training_ = true;
+
+ private:
+  std::vector<Param*> params_;
+  std::string path_;
+};
+
+}  // namespace byhand

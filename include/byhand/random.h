@@ -1,0 +1,101 @@
+// random.h — one small, portable random number generator.
+//
+// Reproducibility is a promise of byhand: one seed fixes the data order, the
+// initial weights and every dropout mask, on every compiler and platform. The
+// C++ standard fixes std::mt19937's bit stream but not what
+// std::normal_distribution or std::shuffle do with it, so byhand draws its own
+// numbers from xoshiro256** (Blackman & Vigna) and turns them into uniforms,
+// normals and permutations with formulas written out here.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace byhand {
+
+class Rng {
+ public:
+  explicit Rng(uint64_t seed = 0) { reseed(seed); }
+
+  // Spread the seed over the 256-bit state with splitmix64, as the authors advise.
+  void reseed(uint64_t seed) {
+    uint64_t z = seed;
+    for (auto& s : s_) {
+      z += 0x9e3779b97f4a7c15ULL;
+      uint64_t x = z;
+      x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+      s = x ^ (x >> 31);
+    }
+    has_spare_ = false;
+  }
+
+  uint64_t next_u64() {
+    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+  }
+
+  // Uniform in [0, 1) with 53 random bits.
+  double uniform() { return double(next_u64() >> 11) * 0x1.0p-53; }
+  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
+
+  // Standard normal by the Box–Muller transform; the second value is kept for the next call.
+  double normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    double u1;
+    do u1 = uniform(); while (u1 <= 0.0);
+    double u2 = uniform();
+    double r = std::sqrt(-2.0 * std::log(u1));
+    spare_ = r * std::sin(2.0 * M_PI * u2);
+    has_spare_ = true;
+    return r * std::cos(2.0 * M_PI * u2);
+  }
+  double normal(double mean, double std) { return mean + std * normal(); }
+
+  // Integer in [0, n), without modulo bias (Lemire's method).
+  uint64_t below(uint64_t n) {
+    __uint128_t m = __uint128_t(next_u64()) * n;
+    uint64_t low = uint64_t(m);
+    if (low < n) {
+      uint64_t threshold = -n % n;
+      while (low < threshold) {
+        m = __uint128_t(next_u64()) * n;
+        low = uint64_t(m);
+      }
+    }
+    return uint64_t(m >> 64);
+  }
+
+  // Fisher–Yates shuffle, the same permutation everywhere for the same seed.
+  template <class T>
+  void shuffle(std::vector<T>& v) {
+    for (size_t i = v.size(); i > 1; --i) {
+      size_t j = size_t(below(i));
+      std::swap(v[i - 1], v[j]);
+    }
+  }
+
+ private:
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t s_[4];
+  bool has_spare_ = false;
+  double spare_ = 0;
+};
+
+// The default generator, like PyTorch's: layers draw their initial weights from
+// it unless given another. manual_seed(s) resets it (torch.manual_seed).
+Rng& global_rng();
+void manual_seed(uint64_t seed);
+
+}  // namespace byhand

@@ -1,0 +1,120 @@
+// tensor.h — the one data type of byhand.
+//
+// A Tensor is a contiguous buffer of `real` numbers plus a shape of up to four
+// dimensions, laid out row-major with PyTorch's conventions: batch first, and
+// images as NCHW (batch, channels, height, width). The last dimension is the
+// fastest-moving one, so element (n, c, h, w) of an NCHW tensor lives at
+//     ((n * C + c) * H + h) * W + w.
+//
+// A Tensor owns its buffer (copying a Tensor copies the numbers; moving it is
+// free) and knows which device the buffer lives on. This build computes on the
+// CPU; the device field is the seam where a CUDA path plugs in (see ops.h).
+// There is no gradient inside a Tensor: gradients are explicit Tensors kept
+// next to the values they belong to (see Param in layer.h).
+//
+// `real` is float in the normal build. The gradient-check tests build the same
+// sources a second time with -DBYHAND_DOUBLE so that `real` is double and a
+// finite-difference check can demand ~1e-6 relative agreement.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace byhand {
+
+#ifdef BYHAND_DOUBLE
+using real = double;
+#else
+using real = float;
+#endif
+
+enum class Device { CPU, CUDA };
+const char* device_name(Device d);
+
+// Shape: up to four dimensions, e.g. {64, 1, 28, 28}. Rank 0 is a scalar.
+class Shape {
+ public:
+  static constexpr int kMaxRank = 4;
+  Shape() = default;
+  Shape(std::initializer_list<int64_t> dims);
+  explicit Shape(const std::vector<int64_t>& dims);
+
+  int rank() const { return rank_; }
+  int64_t operator[](int i) const;          // negative i counts from the end
+  int64_t numel() const;                    // product of the dims (1 for rank 0)
+  std::vector<int64_t> dims() const { return {d_, d_ + rank_}; }
+  std::string str() const;                  // "(64, 1, 28, 28)"
+  bool operator==(const Shape& o) const;
+  bool operator!=(const Shape& o) const { return !(*this == o); }
+
+ private:
+  int rank_ = 0;
+  int64_t d_[kMaxRank] = {0, 0, 0, 0};
+};
+
+class Tensor {
+ public:
+  Tensor() = default;                                        // empty, shape ()
+  explicit Tensor(const Shape& shape, Device device = Device::CPU);  // zero-filled
+  Tensor(const Shape& shape, std::initializer_list<real> values);
+  Tensor(const Shape& shape, const std::vector<real>& values);
+
+  static Tensor zeros(const Shape& shape) { return Tensor(shape); }
+  static Tensor full(const Shape& shape, real value);
+
+  Tensor(const Tensor& other);
+  Tensor& operator=(const Tensor& other);
+  Tensor(Tensor&&) noexcept = default;
+  Tensor& operator=(Tensor&&) noexcept = default;
+
+  const Shape& shape() const { return shape_; }
+  int rank() const { return shape_.rank(); }
+  int64_t dim(int i) const { return shape_[i]; }
+  int64_t numel() const { return shape_.numel(); }
+  bool empty() const { return numel() == 0 || rank() == 0; }
+  Device device() const { return device_; }
+
+  real* data() { return data_.get(); }
+  const real* data() const { return data_.get(); }
+  real& operator[](int64_t i) { return data_[i]; }
+  real operator[](int64_t i) const { return data_[i]; }
+
+  // Element access by index, bounds-checked (for tests and lessons, not hot loops).
+  real& at(std::initializer_list<int64_t> index);
+  real at(std::initializer_list<int64_t> index) const;
+
+  // Give the tensor a new shape. The buffer is kept when it is big enough, so a
+  // layer that calls resize() on its output every forward allocates only once.
+  // The contents are unspecified afterwards.
+  void resize(const Shape& shape);
+  // Same numbers, new shape with the same element count (a view in PyTorch).
+  void reshape(const Shape& shape);
+  Tensor reshaped(const Shape& shape) const;
+
+  void fill(real value);
+  void zero() { fill(real(0)); }
+  void copy_from(const Tensor& other);      // resize to other's shape, then copy
+
+  // Small helpers used by tests and lessons.
+  std::vector<real> to_vector() const;
+  double sum() const;
+  bool all_finite() const;
+  std::string str(int max_items = 8) const; // "Tensor(2, 3) [0.1, 0.2, ...]"
+
+ private:
+  struct FreeDeleter { void operator()(real* p) const; };
+  Shape shape_;
+  Device device_ = Device::CPU;
+  int64_t capacity_ = 0;
+  std::unique_ptr<real[], FreeDeleter> data_;
+  void allocate(int64_t n);
+};
+
+// Throws std::invalid_argument("<who>: expected <what> shape <a>, got <b>").
+void check_shape(const std::string& who, const char* what, const Shape& expected, const Shape& got);
+
+}  // namespace byhand

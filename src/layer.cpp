@@ -1,0 +1,60 @@
+// layer.cpp — the parts of the Layer contract (layer.h) that every layer shares.
+#include "byhand/layer.h"
+
+#include <limits>
+#include <stdexcept>
+
+namespace byhand {
+
+static bool g_nan_fill = false;
+void Layer::set_nan_fill(bool on) { g_nan_fill = on; }
+bool Layer::nan_fill() { return g_nan_fill; }
+
+const Tensor& Layer::forward(const Tensor& x) {
+  Shape out = output_shape(x.shape());  // throws, naming the layer, on a bad shape
+  y_.resize(out);
+  if (g_nan_fill) y_.fill(std::numeric_limits<real>::quiet_NaN());
+  in_shape_ = x.shape();
+  forward_into(x, y_);
+  have_forward_ = true;
+  return y_;
+}
+
+const Tensor& Layer::backward(const Tensor& dy) {
+  if (!have_forward_) throw std::logic_error(who() + ": backward called before forward");
+  check_shape(who() + " backward", "dy", y_.shape(), dy.shape());
+  dx_.resize(in_shape_);
+  if (g_nan_fill) dx_.fill(std::numeric_limits<real>::quiet_NaN());
+  backward_into(dy, dx_);
+  return dx_;
+}
+
+void Layer::forward_into(const Tensor&, Tensor&) {
+  throw std::logic_error(who() + ": forward_into not implemented");
+}
+void Layer::backward_into(const Tensor&, Tensor&) {
+  throw std::logic_error(who() + ": backward_into not implemented");
+}
+
+std::vector<NamedParam> Layer::named_parameters(const std::string& prefix) {
+  std::vector<NamedParam> out;
+  for (Param* p : params()) out.push_back({prefix + p->name, p});
+  return out;
+}
+
+int64_t Layer::num_parameters() {
+  int64_t n = 0;
+  for (Param* p : params()) n += p->value.numel();
+  return n;
+}
+
+void Layer::set_training(bool on) {
+  training_ = on;
+  for (auto& c : children()) c.second->set_training(on);
+}
+
+void Layer::shape_error(const std::string& expected, const Shape& got) const {
+  throw std::invalid_argument(who() + ": expected input shape " + expected + ", got " + got.str());
+}
+
+}  // namespace byhand

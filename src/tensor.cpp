@@ -1,0 +1,180 @@
+// tensor.cpp — Shape and Tensor (see tensor.h).
+#include "byhand/tensor.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+
+namespace byhand {
+
+const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
+
+// ---------------------------------------------------------------- Shape
+Shape::Shape(std::initializer_list<int64_t> dims) : Shape(std::vector<int64_t>(dims)) {}
+
+Shape::Shape(const std::vector<int64_t>& dims) {
+  if (dims.size() > size_t(kMaxRank))
+    throw std::invalid_argument("Shape: at most 4 dimensions, got " + std::to_string(dims.size()));
+  for (int64_t v : dims)
+    if (v < 0) throw std::invalid_argument("Shape: negative dimension " + std::to_string(v));
+  rank_ = int(dims.size());
+  for (int i = 0; i < rank_; ++i) d_[i] = dims[i];
+}
+
+int64_t Shape::operator[](int i) const {
+  int j = i < 0 ? i + rank_ : i;
+  if (j < 0 || j >= rank_)
+    throw std::out_of_range("Shape" + str() + ": no dimension " + std::to_string(i));
+  return d_[j];
+}
+
+int64_t Shape::numel() const {
+  int64_t n = 1;
+  for (int i = 0; i < rank_; ++i) n *= d_[i];
+  return n;
+}
+
+std::string Shape::str() const {
+  std::string s = "(";
+  for (int i = 0; i < rank_; ++i) s += (i ? ", " : "") + std::to_string(d_[i]);
+  return s + ")";
+}
+
+bool Shape::operator==(const Shape& o) const {
+  if (rank_ != o.rank_) return false;
+  for (int i = 0; i < rank_; ++i)
+    if (d_[i] != o.d_[i]) return false;
+  return true;
+}
+
+void check_shape(const std::string& who, const char* what, const Shape& expected, const Shape& got) {
+  if (expected != got)
+    throw std::invalid_argument(who + ": expected " + what + " shape " + expected.str() + ", got " +
+                                got.str());
+}
+
+// ---------------------------------------------------------------- Tensor
+void Tensor::FreeDeleter::operator()(real* p) const { std::free(p); }
+
+// Buffers are 64-byte aligned (one cache line, one AVX-512 register) and
+// rounded up to a multiple of 64 bytes, as std::aligned_alloc requires.
+void Tensor::allocate(int64_t n) {
+  if (n <= capacity_) return;
+  size_t bytes = (size_t(n) * sizeof(real) + 63) / 64 * 64;
+  real* p = static_cast<real*>(std::aligned_alloc(64, bytes));
+  if (!p) throw std::bad_alloc();
+  data_.reset(p);
+  capacity_ = n;
+}
+
+Tensor::Tensor(const Shape& shape, Device device) : shape_(shape), device_(device) {
+  if (device != Device::CPU)
+    throw std::invalid_argument(std::string("Tensor: device '") + device_name(device) +
+                                "' is not available in this build (only cpu)");
+  allocate(shape.numel());
+  if (shape.numel()) std::memset(data_.get(), 0, sizeof(real) * size_t(shape.numel()));
+}
+
+Tensor::Tensor(const Shape& shape, std::initializer_list<real> values)
+    : Tensor(shape, std::vector<real>(values)) {}
+
+Tensor::Tensor(const Shape& shape, const std::vector<real>& values) : shape_(shape) {
+  if (int64_t(values.size()) != shape.numel())
+    throw std::invalid_argument("Tensor: shape " + shape.str() + " needs " +
+                                std::to_string(shape.numel()) + " values, got " +
+                                std::to_string(values.size()));
+  allocate(shape.numel());
+  if (!values.empty()) std::memcpy(data_.get(), values.data(), sizeof(real) * values.size());
+}
+
+Tensor Tensor::full(const Shape& shape, real value) {
+  Tensor t(shape);
+  t.fill(value);
+  return t;
+}
+
+Tensor::Tensor(const Tensor& other) : shape_(other.shape_), device_(other.device_) {
+  allocate(other.numel());
+  if (numel()) std::memcpy(data_.get(), other.data_.get(), sizeof(real) * size_t(numel()));
+}
+
+Tensor& Tensor::operator=(const Tensor& other) {
+  if (this != &other) copy_from(other);
+  return *this;
+}
+
+void Tensor::resize(const Shape& shape) {
+  allocate(shape.numel());
+  shape_ = shape;
+}
+
+void Tensor::reshape(const Shape& shape) {
+  if (shape.numel() != numel())
+    throw std::invalid_argument("Tensor::reshape: cannot view " + shape_.str() + " (" +
+                                std::to_string(numel()) + " elements) as " + shape.str());
+  shape_ = shape;
+}
+
+Tensor Tensor::reshaped(const Shape& shape) const {
+  Tensor t(*this);
+  t.reshape(shape);
+  return t;
+}
+
+void Tensor::fill(real value) {
+  real* p = data();
+  for (int64_t i = 0, n = numel(); i < n; ++i) p[i] = value;
+}
+
+void Tensor::copy_from(const Tensor& other) {
+  resize(other.shape_);
+  device_ = other.device_;
+  if (numel()) std::memcpy(data_.get(), other.data_.get(), sizeof(real) * size_t(numel()));
+}
+
+static int64_t flat_index(const Shape& s, std::initializer_list<int64_t> index) {
+  if (int(index.size()) != s.rank())
+    throw std::out_of_range("Tensor::at: " + std::to_string(index.size()) +
+                            " indices for shape " + s.str());
+  int64_t flat = 0;
+  int i = 0;
+  for (int64_t v : index) {
+    if (v < 0 || v >= s[i])
+      throw std::out_of_range("Tensor::at: index " + std::to_string(v) + " out of range for dim " +
+                              std::to_string(i) + " of shape " + s.str());
+    flat = flat * s[i] + v;
+    ++i;
+  }
+  return flat;
+}
+
+real& Tensor::at(std::initializer_list<int64_t> index) { return data_[flat_index(shape_, index)]; }
+real Tensor::at(std::initializer_list<int64_t> index) const { return data_[flat_index(shape_, index)]; }
+
+std::vector<real> Tensor::to_vector() const { return std::vector<real>(data(), data() + numel()); }
+
+double Tensor::sum() const {
+  double s = 0;
+  for (int64_t i = 0, n = numel(); i < n; ++i) s += data_[i];
+  return s;
+}
+
+bool Tensor::all_finite() const {
+  for (int64_t i = 0, n = numel(); i < n; ++i)
+    if (!std::isfinite(data_[i])) return false;
+  return true;
+}
+
+std::string Tensor::str(int max_items) const {
+  std::ostringstream os;
+  os << "Tensor" << shape_.str() << " [";
+  int64_t n = numel();
+  for (int64_t i = 0; i < n && i < max_items; ++i) os << (i ? ", " : "") << data_[i];
+  if (n > max_items) os << ", ...";
+  os << "]";
+  return os.str();
+}
+
+}  // namespace byhand
