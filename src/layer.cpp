@@ -53,6 +53,11 @@ void Layer::set_training(bool on) {
   for (auto& c : children()) c.second->set_training(on);
 }
 
+void Layer::set_path(const std::string& p) {
+  path_ = p;
+  for (auto& c : children()) c.second->set_path(p.empty() ? c.first : p + "." + c.first);
+}
+
 void Layer::shape_error(const std::string& expected, const Shape& got) const {
   throw std::invalid_argument(who() + ": expected input shape " + expected + ", got " + got.str());
 }

@@ -85,7 +85,7 @@ class Layer {
 
   // Where the layer sits in a model ("layer1.0.conv1"), set by containers; used
   // in error messages so that a shape mismatch names the layer that saw it.
-  void set_path(const std::string& p) { path_ = p; }
+  void set_path(const std::string& p);  // recursive over children
   const std::string& path() const { return path_; }
   std::string who() const { return path_.empty() ? name() : name() + " '" + path_ + "'"; }
 

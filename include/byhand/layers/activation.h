@@ -1,0 +1,60 @@
+// activation.h — element-wise activations: ReLU, LeakyReLU, Sigmoid, Tanh.
+//
+// Each maps every element on its own, y = f(x), so the output has the input's
+// shape (any rank) and the backward is dx = dy * f'(x). Each caches the one
+// tensor its derivative is cheapest from:
+//   ReLU       f'(x) = 1 if x > 0 else 0          from y (y > 0 exactly when x > 0)
+//   LeakyReLU  f'(x) = 1 if x > 0 else slope      from x
+//   Sigmoid    f'(x) = y (1 - y)                  from y
+//   Tanh       f'(x) = 1 - y^2                    from y
+// (At x = 0 ReLU has a kink; like PyTorch we use f'(0) = 0.)
+#pragma once
+
+#include "byhand/layer.h"
+
+namespace byhand {
+
+// Base for the four: output shape = input shape, any rank.
+class Elementwise : public Layer {
+ public:
+  Shape output_shape(const Shape& input) const override { return input; }
+};
+
+class ReLU : public Elementwise {
+ public:
+  std::string name() const override { return "ReLU"; }
+ protected:
+  void forward_into(const Tensor& x, Tensor& y) override;
+  void backward_into(const Tensor& dy, Tensor& dx) override;
+};
+
+class LeakyReLU : public Elementwise {
+ public:
+  explicit LeakyReLU(real negative_slope = real(0.01)) : slope_(negative_slope) {}
+  std::string name() const override;
+  real negative_slope() const { return slope_; }
+ protected:
+  void forward_into(const Tensor& x, Tensor& y) override;
+  void backward_into(const Tensor& dy, Tensor& dx) override;
+ private:
+  real slope_;
+  Tensor x_cache_;  // same shape as x
+};
+
+class Sigmoid : public Elementwise {
+ public:
+  std::string name() const override { return "Sigmoid"; }
+ protected:
+  void forward_into(const Tensor& x, Tensor& y) override;
+  void backward_into(const Tensor& dy, Tensor& dx) override;
+};
+
+class Tanh : public Elementwise {
+ public:
+  std::string name() const override { return "Tanh"; }
+ protected:
+  void forward_into(const Tensor& x, Tensor& y) override;
+  void backward_into(const Tensor& dy, Tensor& dx) override;
+};
+
+}  // namespace byhand

@@ -1,0 +1,54 @@
+// dropout.cpp — Dropout forward and backward (dropout.h).
+#include "byhand/layers/dropout.h"
+
+#include <cstring>
+#include <stdexcept>
+
+#include "byhand/ops.h"
+
+namespace byhand {
+
+Dropout::Dropout(double p) : p_(p), rng_(global_rng().next_u64()) {
+  if (!(p >= 0.0 && p <= 1.0))
+    throw std::invalid_argument("Dropout: p must be in [0, 1], got " + std::to_string(p));
+}
+
+std::string Dropout::name() const {
+  std::string s = std::to_string(p_);
+  s.erase(s.find_last_not_of('0') + 1);
+  if (s.back() == '.') s += '0';
+  return "Dropout(p=" + s + ")";
+}
+
+void Dropout::forward_into(const Tensor& x, Tensor& y) {
+  require_cpu(x, who());
+  const int64_t n = x.numel();
+  mask_used_ = training_ && p_ > 0;
+  if (!mask_used_) {  // eval mode (or p = 0): the identity
+    std::memcpy(y.data(), x.data(), sizeof(real) * size_t(n));
+    return;
+  }
+  // Draw the mask: keep with probability 1 - p, scaled by 1/(1 - p) (0 when p = 1).
+  mask_.resize(x.shape());
+  const real keep_scale = p_ < 1 ? real(1.0 / (1.0 - p_)) : real(0);
+  real* m = mask_.data();
+  for (int64_t i = 0; i < n; ++i) m[i] = rng_.uniform() >= p_ ? keep_scale : real(0);
+  const real* xp = x.data();
+  real* yp = y.data();
+  for (int64_t i = 0; i < n; ++i) yp[i] = xp[i] * m[i];
+}
+
+// y = x * mask is linear in x, so dx = dy * mask (or dx = dy in eval mode).
+void Dropout::backward_into(const Tensor& dy, Tensor& dx) {
+  const int64_t n = dy.numel();
+  if (!mask_used_) {
+    std::memcpy(dx.data(), dy.data(), sizeof(real) * size_t(n));
+    return;
+  }
+  const real* m = mask_.data();
+  const real* g = dy.data();
+  real* dxp = dx.data();
+  for (int64_t i = 0; i < n; ++i) dxp[i] = g[i] * m[i];
+}
+
+}  // namespace byhand
