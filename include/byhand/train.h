@@ -1,0 +1,96 @@
+// train.h — the training loop every lesson shares: evaluate, fit, a progress
+// bar, and a history CSV.
+//
+// fit() is the loop of the seed notes, written once:
+//     for each epoch:
+//         model.train()
+//         for each batch (x, y):
+//             logits = model.forward(x)          # (N, classes)
+//             loss   = criterion(logits, y)
+//             optimizer.zero_grad()
+//             model.backward(dL/dlogits)         # fills every param.grad
+//             optimizer.step()
+//         evaluate on the validation set in eval mode
+// and prints one line per epoch: train loss/acc, val loss/acc, time.
+//
+// A NaN or infinite loss stops training with an error that names the first
+// layer whose output was not finite (and the first non-finite parameter), so
+// a diverging run says where it broke instead of printing "nan" forever.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "byhand/data.h"
+#include "byhand/layer.h"
+#include "byhand/loss.h"
+#include "byhand/optim.h"
+
+namespace byhand {
+
+struct EvalResult {
+  double loss = 0;      // mean cross-entropy over the examples
+  double accuracy = 0;  // fraction in [0, 1] whose argmax logit is the label
+  int64_t count = 0;    // examples seen
+};
+
+// Runs the whole loader once in eval mode (restoring the model's mode after).
+EvalResult evaluate(Layer& model, CrossEntropyLoss& criterion, DataLoader& loader);
+
+// Number of rows of logits (N, C) whose largest entry is at the label.
+int64_t count_correct(const Tensor& logits, const std::vector<int>& labels);
+
+struct EpochStats {
+  int epoch = 0;  // 1-based
+  double train_loss = 0, train_acc = 0;
+  double val_loss = 0, val_acc = 0;  // NaN when there is no validation set
+  double lr = 0;
+  double seconds = 0;  // wall time of the epoch, evaluation included
+};
+
+struct FitOptions {
+  int epochs = 1;
+  bool print = true;            // one line per epoch on stdout
+  bool progress = true;         // progress bar on stderr, only when stderr is a terminal
+  std::string history_csv;      // when set, the history is written there after every epoch
+  std::function<void(const EpochStats&)> on_epoch;  // called after every epoch
+};
+
+// Thrown when the loss stops being finite.
+struct TrainingDiverged : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer& optimizer,
+                            DataLoader& train, DataLoader* val, const FitOptions& opts = {});
+
+// The history as CSV: epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds.
+// Written to a temporary file and renamed over `path`, so a crash never leaves
+// half a file where the previous one was.
+void write_history_csv(const std::string& path, const std::vector<EpochStats>& history);
+
+// A one-line progress bar with ETA on stderr, drawn only when stderr is a
+// terminal (so logs and CI output stay clean).
+class ProgressBar {
+ public:
+  ProgressBar(std::string label, int64_t total);
+  ~ProgressBar();
+  void update(int64_t done, const std::string& extra = "");
+  void finish();  // erase the bar
+  static bool enabled();  // stderr is a terminal
+
+ private:
+  std::string label_;
+  int64_t total_;
+  double start_;
+  double last_draw_ = -1;
+  bool drawn_ = false;
+};
+
+// Seconds since an arbitrary fixed point (a steady clock), for timing.
+double now_seconds();
+
+}  // namespace byhand

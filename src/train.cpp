@@ -1,0 +1,182 @@
+// train.cpp — evaluate, fit, the progress bar and the history CSV (train.h).
+#include "byhand/train.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "byhand/sequential.h"
+
+namespace byhand {
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+int64_t count_correct(const Tensor& logits, const std::vector<int>& labels) {
+  const int64_t N = logits.dim(0), C = logits.dim(1);
+  int64_t correct = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const real* row = logits.data() + n * C;
+    int64_t best = 0;
+    for (int64_t c = 1; c < C; ++c)
+      if (row[c] > row[best]) best = c;
+    correct += best == labels[size_t(n)];
+  }
+  return correct;
+}
+
+EvalResult evaluate(Layer& model, CrossEntropyLoss& criterion, DataLoader& loader) {
+  const bool was_training = model.training();
+  model.eval();
+  EvalResult r;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  Batch batch;
+  loader.start_epoch();
+  while (loader.next(batch)) {
+    const Tensor& logits = model.forward(batch.x);
+    loss_sum += criterion.forward(logits, batch.y) * double(batch.size());
+    correct += count_correct(logits, batch.y);
+    r.count += batch.size();
+  }
+  model.train(was_training);
+  if (r.count) {
+    r.loss = loss_sum / double(r.count);
+    r.accuracy = double(correct) / double(r.count);
+  }
+  return r;
+}
+
+// Builds the message for a loss that is not finite: which layer's output
+// first went bad, and whether a parameter already holds a NaN.
+static std::string divergence_report(Layer& model, double loss, int epoch, int64_t batch) {
+  std::ostringstream os;
+  os << "training diverged: the loss is " << loss << " at epoch " << epoch << ", batch " << batch
+     << ".";
+  std::string layer = first_nonfinite_layer(model);
+  if (!layer.empty()) os << " First layer with a non-finite output: " << layer << ".";
+  else os << " Every layer's output is finite: the loss itself overflowed.";
+  for (auto& np : model.named_parameters())
+    if (!np.param->value.all_finite()) {
+      os << " First non-finite parameter: " << np.name << ".";
+      break;
+    }
+  os << " Try a smaller learning rate.";
+  return os.str();
+}
+
+std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer& optimizer,
+                            DataLoader& train, DataLoader* val, const FitOptions& opts) {
+  std::vector<EpochStats> history;
+  Batch batch;
+  for (int epoch = 1; epoch <= opts.epochs; ++epoch) {
+    const double t0 = now_seconds();
+    model.train();
+    EpochStats s;
+    s.epoch = epoch;
+    s.lr = optimizer.lr();
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0, step = 0;
+    ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(opts.epochs),
+                    opts.progress ? train.num_batches() : 0);
+    train.start_epoch();
+    while (train.next(batch)) {
+      const Tensor& logits = model.forward(batch.x);
+      const double loss = criterion.forward(logits, batch.y);
+      if (!std::isfinite(loss)) throw TrainingDiverged(divergence_report(model, loss, epoch, step));
+      correct += count_correct(logits, batch.y);
+      optimizer.zero_grad();
+      model.backward(criterion.backward());
+      optimizer.step();
+      loss_sum += loss * double(batch.size());
+      seen += batch.size();
+      ++step;
+      if (opts.progress) {
+        char extra[64];
+        std::snprintf(extra, sizeof extra, "loss %.4f", loss_sum / double(seen));
+        bar.update(step, extra);
+      }
+    }
+    bar.finish();
+    s.train_loss = seen ? loss_sum / double(seen) : 0;
+    s.train_acc = seen ? double(correct) / double(seen) : 0;
+    s.val_loss = s.val_acc = std::numeric_limits<double>::quiet_NaN();
+    if (val) {
+      EvalResult v = evaluate(model, criterion, *val);
+      s.val_loss = v.loss;
+      s.val_acc = v.accuracy;
+    }
+    s.seconds = now_seconds() - t0;
+    history.push_back(s);
+    if (opts.print) {
+      std::printf("epoch %3d  train loss %.4f  acc %6.2f%%", epoch, s.train_loss,
+                  100 * s.train_acc);
+      if (val) std::printf("  |  val loss %.4f  acc %6.2f%%", s.val_loss, 100 * s.val_acc);
+      std::printf("  |  %.1fs\n", s.seconds);
+      std::fflush(stdout);
+    }
+    if (!opts.history_csv.empty()) write_history_csv(opts.history_csv, history);
+    if (opts.on_epoch) opts.on_epoch(s);
+  }
+  return history;
+}
+
+void write_history_csv(const std::string& path, const std::vector<EpochStats>& history) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    if (!f) throw std::runtime_error("history: cannot write " + tmp);
+    f << "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n";
+    f.precision(6);
+    for (auto& s : history)
+      f << s.epoch << ',' << s.train_loss << ',' << s.train_acc << ',' << s.val_loss << ','
+        << s.val_acc << ',' << s.lr << ',' << s.seconds << '\n';
+    if (!f.flush()) throw std::runtime_error("history: error writing " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("history: cannot rename " + tmp + " to " + path);
+}
+
+// ---------------------------------------------------------------- ProgressBar
+bool ProgressBar::enabled() {
+  static const bool tty = isatty(STDERR_FILENO);
+  return tty;
+}
+
+ProgressBar::ProgressBar(std::string label, int64_t total)
+    : label_(std::move(label)), total_(total), start_(now_seconds()) {}
+
+ProgressBar::~ProgressBar() { finish(); }
+
+void ProgressBar::update(int64_t done, const std::string& extra) {
+  if (!enabled() || total_ <= 0) return;
+  const double now = now_seconds();
+  if (done < total_ && now - last_draw_ < 0.1) return;  // at most 10 redraws a second
+  last_draw_ = now;
+  const int width = 30;
+  const int filled = int(double(width) * double(done) / double(total_));
+  const double elapsed = now - start_;
+  const double eta = done > 0 ? elapsed * double(total_ - done) / double(done) : 0;
+  std::string bar(size_t(filled), '=');
+  bar.resize(size_t(width), ' ');
+  std::fprintf(stderr, "\r%s [%s] %lld/%lld  %s  ETA %.0fs   ", label_.c_str(), bar.c_str(),
+               (long long)done, (long long)total_, extra.c_str(), eta);
+  std::fflush(stderr);
+  drawn_ = true;
+}
+
+void ProgressBar::finish() {
+  if (!drawn_) return;
+  std::fprintf(stderr, "\r%*s\r", 100, "");
+  std::fflush(stderr);
+  drawn_ = false;
+}
+
+}  // namespace byhand

@@ -1,0 +1,142 @@
+// Lesson 3 — A multi-layer perceptron on Fashion-MNIST, by hand.
+//
+// What you will learn
+//   * how layers stack into a model: Flatten -> (Linear -> activation) x k -> Linear
+//   * what one training step is: forward, loss, zero_grad, backward, step
+//   * why we shuffle, use mini-batches, and evaluate on images never trained on
+//   * how ReLU and sigmoid hidden layers compare (--act sigmoid)
+//
+// This is the model of the seed notes: 784-100-100-100-10 with ReLU, trained
+// with plain SGD (lr 0.1) on batches of 128 shuffled images; and, with
+//     --arch 256,256 --opt adam --epochs 5
+// the second seed MLP, 784-256-256-10 with Adam(lr 1e-3) on batches of 64.
+//
+// Run it
+//   make run                        (the same as build/tutorials/03_mlp)
+//   build/tutorials/03_mlp --act sigmoid
+//   build/tutorials/03_mlp --arch 256,256 --opt adam --epochs 5
+//
+// What to expect (2 cores): the default run takes about 10 s and ends near
+// 88% test accuracy; the Adam run near 88.5%. (Fashion-MNIST is harder than
+// the digits: the same network gets ~98% on MNIST.) Each epoch prints train
+// and validation loss and accuracy; the last line is "test accuracy: NN.NN%".
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "byhand/data.h"
+#include "byhand/layers/activation.h"
+#include "byhand/layers/flatten.h"
+#include "byhand/layers/linear.h"
+#include "byhand/loss.h"
+#include "byhand/optim.h"
+#include "byhand/sequential.h"
+#include "byhand/train.h"
+#include "lesson.h"
+
+using namespace byhand;
+
+// Step 1 — the model. Sequential runs its children in order; each child is a
+// layer with its own forward and backward (src/layers/). Names follow PyTorch,
+// so the parameters are "1.weight", "1.bias", "3.weight", ... exactly as in
+// nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.ReLU(), ...).
+static std::unique_ptr<Sequential> build_mlp(const std::vector<int64_t>& hidden,
+                                             const std::string& activation) {
+  auto net = std::make_unique<Sequential>();
+  net->add<Flatten>();                     // (N, 1, 28, 28) -> (N, 784)
+  int64_t width = 28 * 28;
+  for (int64_t h : hidden) {
+    net->add<Linear>(width, h);            // (N, width) -> (N, h)
+    if (activation == "relu") net->add<ReLU>();
+    else if (activation == "sigmoid") net->add<Sigmoid>();
+    else if (activation == "tanh") net->add<Tanh>();
+    else throw std::invalid_argument("--act must be relu, sigmoid or tanh, got '" + activation + "'");
+    width = h;
+  }
+  net->add<Linear>(width, 10);             // (N, width) -> (N, 10): one score per class
+  return net;
+}
+
+static std::vector<int64_t> parse_arch(const std::string& arch) {
+  std::vector<int64_t> sizes;
+  std::stringstream ss(arch);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    long long v = 0;
+    try { v = std::stoll(item, &used); } catch (...) { used = 0; }
+    if (used != item.size() || v <= 0)
+      throw std::invalid_argument("--arch expects positive sizes separated by commas, e.g. 100,100,100; got '" + arch + "'");
+    sizes.push_back(v);
+  }
+  if (sizes.empty()) throw std::invalid_argument("--arch is empty");
+  return sizes;
+}
+
+int main(int argc, char** argv) {
+  return lesson::run([&] {
+    lesson::Cli cli("03_mlp",
+                    "Lesson 3: a multi-layer perceptron (784-100-100-100-10 by default) trained by\n"
+                    "hand on Fashion-MNIST with SGD; --arch 256,256 --opt adam --epochs 5 gives the\n"
+                    "second seed model.");
+    cli.common.epochs = 10;
+    cli.common.lr = 0.1;
+    cli.common.batch = 128;
+    std::string arch = "100,100,100", act = "relu", opt_name = "sgd", history = "";
+    double momentum = 0;
+    cli.option("--arch", arch, "hidden layer sizes, comma separated");
+    cli.option("--act", act, "hidden activation: relu, sigmoid or tanh");
+    cli.option("--opt", opt_name, "optimizer: sgd or adam (adam: lr 1e-3, batch 64 unless given)");
+    cli.option("--momentum", momentum, "SGD momentum");
+    cli.option("--history", history, "write the per-epoch history to this CSV file");
+    cli.parse(argc, argv);
+    lesson::Common& c = cli.common;
+    if (opt_name == "adam") {
+      if (!cli.given("--lr")) c.lr = 1e-3;
+      if (!cli.given("--batch")) c.batch = 64;
+    } else if (opt_name != "sgd") {
+      throw std::invalid_argument("--opt must be sgd or adam, got '" + opt_name + "'");
+    }
+
+    // Step 2 — the data. 60,000 training and 10,000 test images of clothing,
+    // 28x28 gray, 10 classes. Pixels arrive in [0, 1]; we standardise them with
+    // the training set's mean and standard deviation (transforms.Normalize),
+    // which keeps the first layer's inputs centred and the gradients tame.
+    lesson::TrainTest d = lesson::load_data(c);
+    Normalize norm = channel_stats(d.train);
+    std::printf("normalize: mean %.4f, std %.4f\n", double(norm.mean[0]), double(norm.std[0]));
+
+    // Shuffle the training set every epoch (a fresh order from the seed), so
+    // that consecutive batches are not correlated; the test set needs no order.
+    DataLoader train(d.train, c.batch, /*shuffle=*/true, c.seed, /*drop_last=*/false, norm);
+    DataLoader test(d.test, 1000, /*shuffle=*/false, 0, false, norm);
+
+    // Step 3 — model, loss, optimizer.
+    auto model = build_mlp(parse_arch(arch), act);
+    std::printf("model: Flatten -> %s with %s, %lld parameters\n", arch.c_str(), act.c_str(),
+                (long long)model->num_parameters());
+    CrossEntropyLoss criterion;  // softmax + negative log-likelihood, fused (see loss.cpp)
+    std::unique_ptr<Optimizer> optimizer;
+    if (opt_name == "adam") optimizer = std::make_unique<Adam>(model->params(), c.lr);
+    else optimizer = std::make_unique<SGD>(model->params(), c.lr, momentum);
+    std::printf("optimizer: %s, lr %g, batch %lld, %d epoch(s)\n", optimizer->name().c_str(), c.lr,
+                (long long)c.batch, c.epochs);
+
+    // Step 4 — train. fit() (src/train.cpp) is the loop of the seeds:
+    //   for each batch: logits = model.forward(x); loss = criterion(logits, y);
+    //                   zero_grad(); model.backward(dL/dlogits); step()
+    // and after each epoch an evaluation on the test images in eval mode.
+    FitOptions fo;
+    fo.epochs = c.epochs;
+    fo.history_csv = history;
+    fit(*model, criterion, *optimizer, train, &test, fo);
+
+    // Step 5 — the final score, on 10,000 images the model never trained on.
+    EvalResult r = evaluate(*model, criterion, test);
+    std::printf("test loss: %.4f\n", r.loss);
+    lesson::print_test_accuracy(r.accuracy);
+    return 0;
+  });
+}

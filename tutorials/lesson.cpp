@@ -1,0 +1,185 @@
+// lesson.cpp — the shared lesson harness (lesson.h).
+#include "lesson.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+
+#include "byhand/ops.h"
+#include "byhand/random.h"
+
+namespace lesson {
+
+using namespace byhand;
+
+Cli::Cli(std::string program, std::string about)
+    : program_(std::move(program)), about_(std::move(about)) {}
+
+void Cli::add(Opt o) {
+  for (auto& existing : opts_)
+    if (existing.flag == o.flag) throw std::logic_error("lesson: flag " + o.flag + " declared twice");
+  opts_.push_back(std::move(o));
+}
+
+static int64_t parse_int(const std::string& flag, const std::string& v) {
+  size_t used = 0;
+  long long x = 0;
+  try {
+    x = std::stoll(v, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used != v.size() || v.empty())
+    throw std::invalid_argument(flag + " expects an integer, got '" + v + "'");
+  return x;
+}
+
+static double parse_double(const std::string& flag, const std::string& v) {
+  size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used != v.size() || v.empty())
+    throw std::invalid_argument(flag + " expects a number, got '" + v + "'");
+  return x;
+}
+
+static std::string show_double(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+void Cli::option(const std::string& flag, std::string& value, const std::string& help) {
+  add({flag, help, "TEXT", [&value](const std::string& v) { value = v; },
+       [&value] { return value.empty() ? std::string("(none)") : value; }});
+}
+void Cli::option(const std::string& flag, int& value, const std::string& help) {
+  add({flag, help, "N", [&value, flag](const std::string& v) { value = int(parse_int(flag, v)); },
+       [&value] { return std::to_string(value); }});
+}
+void Cli::option(const std::string& flag, int64_t& value, const std::string& help) {
+  add({flag, help, "N", [&value, flag](const std::string& v) { value = parse_int(flag, v); },
+       [&value] { return std::to_string(value); }});
+}
+void Cli::option(const std::string& flag, double& value, const std::string& help) {
+  add({flag, help, "X", [&value, flag](const std::string& v) { value = parse_double(flag, v); },
+       [&value] { return show_double(value); }});
+}
+void Cli::option(const std::string& flag, bool& value, const std::string& help) {
+  add({flag, help, "", [&value](const std::string&) { value = true; },
+       [&value] { return std::string(value ? "on" : "off"); }});
+}
+
+std::string Cli::usage() const {
+  std::ostringstream os;
+  os << about_ << "\n\nUsage: " << program_ << " [flags]\n\nFlags:\n";
+  for (auto& o : opts_) {
+    std::string left = "  " + o.flag + (o.kind.empty() ? "" : " " + o.kind);
+    if (left.size() < 22) left.resize(22, ' ');
+    else left += "  ";
+    os << left << o.help << " (default: " << o.show() << ")\n";
+  }
+  os << "  --help                this text\n";
+  return os.str();
+}
+
+void Cli::parse(int argc, char** argv) {
+  Common& c = common;
+  option("--epochs", c.epochs, "passes over the training set");
+  option("--lr", c.lr, "learning rate");
+  option("--batch", c.batch, "mini-batch size");
+  int64_t seed = int64_t(c.seed);
+  option("--seed", seed, "one seed for data order, initial weights and dropout masks");
+  option("--data", c.data, "data set directory (default: searched, see data/README.md)");
+  option("--threads", c.threads, "CPU threads (0: all cores)");
+  option("--subset", c.subset, "use only the first N training images (0: all)");
+  option("--quick", c.quick, "a few hundred images, one epoch: a smoke test");
+
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << usage();
+      std::exit(0);
+    }
+    std::string value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); eq != std::string::npos) {  // --flag=value
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    const Opt* found = nullptr;
+    for (auto& o : opts_)
+      if (o.flag == arg) found = &o;
+    if (!found) throw std::invalid_argument("unknown flag '" + arg + "' (see --help)");
+    if (found->kind.empty()) {
+      if (has_value) throw std::invalid_argument(arg + " takes no value");
+      found->set("");
+      given_.push_back(arg);
+      continue;
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value (see --help)");
+      value = argv[++i];
+    }
+    found->set(value);
+    given_.push_back(arg);
+  }
+  if (seed < 0) throw std::invalid_argument("--seed must be >= 0");
+  c.seed = uint64_t(seed);
+  if (c.epochs < 1) throw std::invalid_argument("--epochs must be >= 1");
+  if (c.batch < 1) throw std::invalid_argument("--batch must be >= 1");
+  if (c.threads < 0) throw std::invalid_argument("--threads must be >= 0");
+  if (c.subset < 0) throw std::invalid_argument("--subset must be >= 0");
+  if (!(c.lr > 0)) throw std::invalid_argument("--lr must be > 0");
+  if (c.quick) c.epochs = 1;
+  set_num_threads(c.threads);
+  manual_seed(c.seed);
+}
+
+bool Cli::given(const std::string& flag) const {
+  for (auto& g : given_)
+    if (g == flag) return true;
+  return false;
+}
+
+int run(const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+TrainTest load_data(const Common& c, const std::string& dataset) {
+  TrainTest d;
+  if (dataset == "fashion-mnist") {
+    d.train = load_fashion_mnist("train", c.data);
+    d.test = load_fashion_mnist("test", c.data);
+  } else if (dataset == "mnist") {
+    d.train = load_mnist("train", c.data);
+    d.test = load_mnist("test", c.data);
+  } else {
+    throw std::invalid_argument("unknown data set '" + dataset + "' (fashion-mnist or mnist)");
+  }
+  int64_t n_train = c.quick ? 600 : c.subset;
+  if (n_train > 0 && n_train < d.train.size()) d.train = d.train.subset(n_train);
+  if (c.quick) d.test = d.test.subset(std::min<int64_t>(500, d.test.size()));
+  std::printf("data: %s, %lld training and %lld test images from %s\n", dataset.c_str(),
+              (long long)d.train.size(), (long long)d.test.size(), d.train.source.c_str());
+  return d;
+}
+
+void print_test_accuracy(double accuracy) { std::printf("test accuracy: %.2f%%\n", 100 * accuracy); }
+
+}  // namespace lesson

@@ -1,0 +1,87 @@
+// lesson.h — the small command-line and data harness every lesson shares, so
+// that each lesson file holds only its own chapter.
+//
+// Every lesson understands the same flags:
+//   --help              what the lesson does and every flag with its default
+//   --epochs N          passes over the (full, or --subset) training set
+//   --lr X              learning rate
+//   --batch N           mini-batch size
+//   --seed N            one seed for data order, initial weights and dropout
+//   --data DIR          where the data set is (default: searched, see data.h)
+//   --threads N         CPU threads (default: all cores)
+//   --subset N          use only the first N training images
+//   --quick             a few hundred images and one epoch: a smoke test (CI)
+// and adds its own with cli.option(...). Errors (bad flags, missing data,
+// shape mismatches) print "error: ..." and exit with status 1.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "byhand/data.h"
+
+namespace lesson {
+
+struct Common {
+  int epochs = 1;
+  double lr = 0.1;
+  int64_t batch = 128;
+  uint64_t seed = 0;
+  std::string data;
+  int threads = 0;     // 0: all cores
+  int64_t subset = 0;  // 0: everything
+  bool quick = false;
+};
+
+class Cli {
+ public:
+  // `about` is printed by --help: what the lesson teaches and how to run it.
+  Cli(std::string program, std::string about);
+
+  Common common;  // set the lesson's defaults here before parse()
+
+  // Lesson-specific flags, bound to variables that hold their defaults.
+  void option(const std::string& flag, std::string& value, const std::string& help);
+  void option(const std::string& flag, int& value, const std::string& help);
+  void option(const std::string& flag, int64_t& value, const std::string& help);
+  void option(const std::string& flag, double& value, const std::string& help);
+  void option(const std::string& flag, bool& value, const std::string& help);  // a switch
+
+  // Parses argv; prints help and exits 0 on --help; throws on a bad flag.
+  // Applies --threads and --seed (set_num_threads, manual_seed).
+  void parse(int argc, char** argv);
+  std::string usage() const;
+  // Whether a flag was given on the command line (to pick defaults that
+  // depend on other flags, e.g. the learning rate of the chosen optimizer).
+  bool given(const std::string& flag) const;
+
+ private:
+  struct Opt {
+    std::string flag, help, kind;
+    std::function<void(const std::string&)> set;
+    std::function<std::string()> show;
+  };
+  std::string program_, about_;
+  std::vector<Opt> opts_;
+  std::vector<std::string> given_;
+  void add(Opt o);
+};
+
+// Runs a lesson body, turning an exception into "error: <what>" on stderr and
+// exit status 1 (no crash, no stack trace, a message that says what to do).
+int run(const std::function<int()>& body);
+
+// Training and test sets of Fashion-MNIST (or MNIST with dataset = "mnist"),
+// cut to --subset, or to a few hundred images with --quick. Prints one line
+// saying what was loaded.
+struct TrainTest {
+  byhand::Dataset train, test;
+};
+TrainTest load_data(const Common& c, const std::string& dataset = "fashion-mnist");
+
+// Prints the closing line that scripts read: "test accuracy: NN.NN%".
+void print_test_accuracy(double accuracy);
+
+}  // namespace lesson
