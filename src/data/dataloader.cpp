@@ -1,0 +1,190 @@
+// dataloader.cpp — mini-batches from a Dataset (data.h).
+//
+// Stochastic gradient descent looks at the data a few examples at a time, in
+// a new random order every epoch (so that the batches differ from epoch to
+// epoch and the gradient noise does its job). The loader's work per epoch:
+//
+//   1. start_epoch(): a permutation of 0..N-1 (or the identity, unshuffled),
+//   2. next(): copy the examples order[pos .. pos+B) into one (B, C, H, W)
+//      tensor, normalizing on the way, and hand out their labels.
+//
+// Step 2 runs once per training step, so it must cost little next to the
+// model: one pass over the batch's memory (a copy, or one multiply-add per
+// pixel when normalizing), and no allocation once the batch tensor has grown
+// to full size (Tensor::resize keeps the buffer).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+#include "byhand/data.h"
+#include "byhand/random.h"
+
+namespace byhand {
+namespace {
+
+// The normalization constants for `channels` channels: empty -> `identity`,
+// one value -> repeated, else exactly one per channel.
+std::vector<double> per_channel(const std::vector<real>& values, int64_t channels, double identity,
+                                const char* what) {
+  if (values.empty()) return std::vector<double>(size_t(channels), identity);
+  if (values.size() == 1) return std::vector<double>(size_t(channels), double(values[0]));
+  if (int64_t(values.size()) != channels)
+    throw std::invalid_argument("DataLoader: Normalize has " + std::to_string(values.size()) + " " +
+                                what + " values but the images have " + std::to_string(channels) +
+                                " channels (give 1 value, or 1 per channel)");
+  return std::vector<double>(values.begin(), values.end());
+}
+
+// The generator of epoch e: the seed picks a base number, the epoch is added
+// to it. Epoch e of seed s is then the same permutation however we got there
+// (after e-1 other epochs, or straight from set_epoch(e)).
+Rng epoch_rng(uint64_t seed, int64_t epoch) {
+  Rng base(seed);
+  return Rng(base.next_u64() + uint64_t(epoch));
+}
+
+}  // namespace
+
+DataLoader::DataLoader(const Dataset& data, int64_t batch_size, bool shuffle, uint64_t seed,
+                       bool drop_last, Normalize normalize)
+    : data_(&data), batch_size_(batch_size), shuffle_(shuffle), seed_(seed), drop_last_(drop_last) {
+  data.check("DataLoader");
+  if (data.images.device() != Device::CPU)
+    throw std::invalid_argument("DataLoader: the images must be on the CPU");
+  if (batch_size < 1)
+    throw std::invalid_argument("DataLoader: batch_size must be at least 1, got " +
+                                std::to_string(batch_size));
+  if (data.size() == 0)
+    throw std::invalid_argument("DataLoader: " + (data.name.empty() ? "the data set" : data.name) +
+                                " is empty");
+  if (drop_last && data.size() < batch_size)
+    throw std::invalid_argument("DataLoader: batch_size " + std::to_string(batch_size) +
+                                " with drop_last and only " + std::to_string(data.size()) +
+                                " examples would serve no batch at all");
+
+  // (x - mean) / std  ==  x * (1 / std) + (-mean / std): one multiply-add per pixel.
+  const int64_t c = data.channels();
+  std::vector<double> mean = per_channel(normalize.mean, c, 0.0, "mean");
+  std::vector<double> stdev = per_channel(normalize.std, c, 1.0, "std");
+  normalize_ = !normalize.identity();
+  for (int64_t i = 0; i < c; ++i) {
+    if (!(stdev[size_t(i)] > 0) || !std::isfinite(stdev[size_t(i)]) ||
+        !std::isfinite(mean[size_t(i)]))
+      throw std::invalid_argument(
+          "DataLoader: Normalize needs finite means and std > 0, got mean " +
+          std::to_string(mean[size_t(i)]) + ", std " + std::to_string(stdev[size_t(i)]) +
+          " for channel " + std::to_string(i));
+    scale_.push_back(real(1.0 / stdev[size_t(i)]));
+    shift_.push_back(real(-mean[size_t(i)] / stdev[size_t(i)]));
+  }
+
+  order_.resize(size_t(data.size()));
+  std::iota(order_.begin(), order_.end(), int64_t(0));
+}
+
+int64_t DataLoader::num_batches() const {
+  const int64_t n = data_->size();
+  return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
+}
+
+int64_t DataLoader::size() const {
+  return drop_last_ ? data_->size() / batch_size_ * batch_size_ : data_->size();
+}
+
+void DataLoader::start_epoch() {
+  epoch_ = next_epoch_++;
+  position_ = 0;
+  running_ = true;
+  if (shuffle_) {
+    // Start again from the identity so that the permutation depends on
+    // (seed, epoch) only, not on the orders of earlier epochs.
+    std::iota(order_.begin(), order_.end(), int64_t(0));
+    Rng rng = epoch_rng(seed_, epoch_);
+    rng.shuffle(order_);
+  }
+}
+
+bool DataLoader::next(Batch& batch) {
+  if (!running_) start_epoch();
+  const int64_t end = size();
+  if (position_ >= end) {
+    running_ = false;  // the next call begins the next epoch
+    return false;
+  }
+  const int64_t count = std::min(batch_size_, end - position_);
+  fill_batch(batch, position_, count);
+  position_ += count;
+  return true;
+}
+
+DataLoader::Iterator DataLoader::begin() {
+  start_epoch();
+  Iterator it(this);
+  return ++it;  // fetch the first batch
+}
+
+void DataLoader::fill_batch(Batch& batch, int64_t first, int64_t count) const {
+  const Dataset& d = *data_;
+  const int64_t channels = d.channels(), plane = d.height() * d.width();
+  const int64_t per = channels * plane;
+  // Resize only when the shape changes (the first batch, the last partial
+  // one): building a Shape from {...} allocates a small std::vector.
+  if (batch.x.rank() != 4 || batch.x.dim(0) != count || batch.x.dim(1) != channels ||
+      batch.x.dim(2) != d.height() || batch.x.dim(3) != d.width())
+    batch.x.resize(Shape{count, channels, d.height(), d.width()});
+  batch.y.resize(size_t(count));
+  batch.indices.resize(size_t(count));
+
+  const real* images = d.images.data();
+  real* x = batch.x.data();
+  const int64_t* order = order_.data() + first;
+  // Big batches of big images (ImageNet-sized) are worth several threads;
+  // an MNIST batch (64 x 784) is faster on one.
+#pragma omp parallel for schedule(static) if (count * per >= (int64_t(1) << 21))
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t src = order[i];
+    batch.indices[size_t(i)] = src;
+    batch.y[size_t(i)] = d.labels[size_t(src)];
+    const real* from = images + src * per;
+    real* to = x + i * per;
+    if (!normalize_) {
+      std::memcpy(to, from, sizeof(real) * size_t(per));
+      continue;
+    }
+    for (int64_t c = 0; c < channels; ++c) {
+      const real s = scale_[size_t(c)], t = shift_[size_t(c)];
+      const real* in = from + c * plane;
+      real* out = to + c * plane;
+      for (int64_t j = 0; j < plane; ++j) out[j] = in[j] * s + t;
+    }
+  }
+}
+
+Normalize channel_stats(const Dataset& data) {
+  data.check("channel_stats");
+  const int64_t n = data.size(), channels = data.channels(), plane = data.height() * data.width();
+  Normalize stats;
+  for (int64_t c = 0; c < channels; ++c) {
+    // Sums in double: 47 million float additions would lose digits.
+    double sum = 0, sum_sq = 0;
+#pragma omp parallel for reduction(+ : sum, sum_sq) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      const real* p = data.images.data() + (i * channels + c) * plane;
+      for (int64_t j = 0; j < plane; ++j) {
+        sum += double(p[j]);
+        sum_sq += double(p[j]) * double(p[j]);
+      }
+    }
+    const double count = double(n) * double(plane);
+    const double mean = sum / count;
+    const double var = std::max(0.0, sum_sq / count - mean * mean);
+    stats.mean.push_back(real(mean));
+    stats.std.push_back(real(std::sqrt(var)));
+  }
+  return stats;
+}
+
+}  // namespace byhand
