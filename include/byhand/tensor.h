@@ -58,7 +58,7 @@ class Shape {
 
 class Tensor {
  public:
-  Tensor() = default;                                        // empty, shape ()
+  Tensor() = default;                                        // empty: shape (0), no elements
   explicit Tensor(const Shape& shape, Device device = Device::CPU);  // zero-filled
   Tensor(const Shape& shape, std::initializer_list<real> values);
   Tensor(const Shape& shape, const std::vector<real>& values);
@@ -107,7 +107,7 @@ class Tensor {
 
  private:
   struct FreeDeleter { void operator()(real* p) const; };
-  Shape shape_;
+  Shape shape_{0};
   Device device_ = Device::CPU;
   int64_t capacity_ = 0;
   std::unique_ptr<real[], FreeDeleter> data_;
