@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   model.add<Linear>(256, 256);
   model.add<ReLU>();
   model.add<Linear>(256, 10);
+  model.set_input_grad(false);  // as fit() does: no gradient for the images
   CrossEntropyLoss loss_fn;
   Adam opt(model.params(), 1e-3);
   DataLoader loader(train, batch, /*shuffle=*/true, /*seed=*/0);

@@ -134,7 +134,12 @@ GradcheckResult gradcheck(Layer& layer, const Tensor& x_in, const GradcheckOptio
   };
 
   // Analytic gradients from one backward, parameter gradients starting at 0.
-  std::vector<Param*> params = layer.params();
+  std::vector<Param*> params;
+  std::vector<std::string> names;  // state_dict names, e.g. "0.weight"
+  for (auto& np : layer.named_parameters()) {
+    params.push_back(np.param);
+    names.push_back(np.name);
+  }
   for (Param* p : params) p->grad.zero();
   run_forward();
   Tensor dx1 = layer.backward(R);
@@ -163,7 +168,7 @@ GradcheckResult gradcheck(Layer& layer, const Tensor& x_in, const GradcheckOptio
     for (int64_t i = 0; i < g1.numel(); ++i) {
       double expect = 2.0 * double(g1[i]);
       if (!(std::fabs(double(g2[i]) - expect) <= 1e-5 * std::max(1.0, std::fabs(expect)))) {
-        add_problem(r, "parameter " + params[k]->name + " gradient" +
+        add_problem(r, "parameter " + names[k] + " gradient" +
                            index_string(g1.shape(), i) + " is " + std::to_string(double(g2[i])) +
                            " after two backwards, expected twice " + std::to_string(g1[i]) +
                            ": parameter gradients must accumulate (+=)");
@@ -175,7 +180,7 @@ GradcheckResult gradcheck(Layer& layer, const Tensor& x_in, const GradcheckOptio
   // Numeric gradients.
   if (opts.check_input_grad) compare_entries(r, "x", x, dx1, L, opts, rng);
   for (size_t k = 0; k < params.size(); ++k)
-    compare_entries(r, params[k]->name, params[k]->value, grads1[k], L, opts, rng);
+    compare_entries(r, names[k], params[k]->value, grads1[k], L, opts, rng);
   for (size_t k = 0; k < params.size(); ++k) params[k]->grad = grads1[k];
   return r;
 }

@@ -20,6 +20,7 @@ Layer& Sequential::add(const std::string& name, std::unique_ptr<Layer> layer) {
   layer->set_path(path().empty() ? name : path() + "." + name);
   layer->set_training(training_);
   layers_.emplace_back(name, std::move(layer));
+  set_input_grad(input_grad_);
   return *layers_.back().second;
 }
 
@@ -52,8 +53,23 @@ const Tensor& Sequential::backward(const Tensor& dy) {
     return passthrough_;
   }
   const Tensor* g = &dy;
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = &it->second->backward(*g);
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
+    g = &it->second->backward(*g);
+    if (!it->second->input_grad()) break;  // the layers before it want no gradient
+  }
   return *g;
+}
+
+void Sequential::set_input_grad(bool on) {
+  input_grad_ = on;
+  // On: every child computes dx. Off: the children before the first one with
+  // parameters are skipped by backward and that one skips its dx; the
+  // children after it must pass gradients down, so they stay on.
+  bool before_params = !on;
+  for (auto& c : layers_) {
+    c.second->set_input_grad(!before_params);
+    if (before_params && c.second->num_parameters() > 0) before_params = false;
+  }
 }
 
 const Tensor& Sequential::output() const {

@@ -76,6 +76,13 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
                             DataLoader& train, DataLoader* val, const FitOptions& opts) {
   std::vector<EpochStats> history;
   Batch batch;
+  // Nobody wants dL/d(images): let the first layers skip it (see layer.h).
+  struct InputGradOff {
+    Layer& m;
+    bool old;
+    explicit InputGradOff(Layer& l) : m(l), old(l.input_grad()) { m.set_input_grad(false); }
+    ~InputGradOff() { m.set_input_grad(old); }
+  } input_grad_off(model);
   for (int epoch = 1; epoch <= opts.epochs; ++epoch) {
     const double t0 = now_seconds();
     model.train();

@@ -233,3 +233,32 @@ TEST_CASE("first_nonfinite_layer names the first layer that produced a NaN", "[c
   net.forward(x);
   REQUIRE(first_nonfinite_layer(net) == "Linear(2, 2) 'fc2'");
 }
+
+TEST_CASE("set_input_grad(false): same parameter gradients, no dx, backward stops early",
+          "[contract][sequential]") {
+  Rng rng(8);
+  auto build = [] {
+    manual_seed(5);
+    auto net = std::make_unique<Sequential>();
+    net->add<Flatten>();
+    net->add<Linear>(6, 4);
+    net->add<Tanh>();
+    net->add<Linear>(4, 3);
+    return net;
+  };
+  auto a = build(), b = build();
+  b->set_input_grad(false);
+  REQUIRE_FALSE((*b)[0].input_grad());
+  REQUIRE_FALSE((*b)[1].input_grad());
+  REQUIRE((*b)[2].input_grad());
+  Tensor x = normal_tensor({2, 1, 2, 3}, rng), dy = normal_tensor({2, 3}, rng);
+  a->forward(x);
+  b->forward(x);
+  REQUIRE(a->backward(dy).shape() == Shape{2, 1, 2, 3});
+  REQUIRE(b->backward(dy).numel() == 0);
+  auto pa = a->params(), pb = b->params();
+  for (size_t i = 0; i < pa.size(); ++i)
+    REQUIRE(pa[i]->grad.to_vector() == pb[i]->grad.to_vector());
+  b->set_input_grad(true);
+  REQUIRE((*b)[0].input_grad());
+}

@@ -136,6 +136,7 @@ int main(int argc, char** argv) {
     // Step 5 — the final score, on 10,000 images the model never trained on.
     EvalResult r = evaluate(*model, criterion, test);
     std::printf("test loss: %.4f\n", r.loss);
+    lesson::print_chance(d.test);
     lesson::print_test_accuracy(r.accuracy);
     return 0;
   });

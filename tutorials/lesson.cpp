@@ -87,7 +87,7 @@ std::string Cli::usage() const {
     else left += "  ";
     os << left << o.help << " (default: " << o.show() << ")\n";
   }
-  os << "  --help                this text\n";
+  os << "  --help              this text\n";
   return os.str();
 }
 
@@ -98,7 +98,7 @@ void Cli::parse(int argc, char** argv) {
   option("--batch", c.batch, "mini-batch size");
   int64_t seed = int64_t(c.seed);
   option("--seed", seed, "one seed for data order, initial weights and dropout masks");
-  option("--data", c.data, "data set directory (default: searched, see data/README.md)");
+  option("--data", c.data, "data set directory; empty: searched, see data/README.md");
   option("--threads", c.threads, "CPU threads (0: all cores)");
   option("--subset", c.subset, "use only the first N training images (0: all)");
   option("--quick", c.quick, "a few hundred images, one epoch: a smoke test");
@@ -140,7 +140,10 @@ void Cli::parse(int argc, char** argv) {
   if (c.threads < 0) throw std::invalid_argument("--threads must be >= 0");
   if (c.subset < 0) throw std::invalid_argument("--subset must be >= 0");
   if (!(c.lr > 0)) throw std::invalid_argument("--lr must be > 0");
-  if (c.quick) c.epochs = 1;
+  if (c.quick) {
+    c.epochs = 1;
+    if (!given("--batch")) c.batch = std::min<int64_t>(c.batch, 32);
+  }
   set_num_threads(c.threads);
   manual_seed(c.seed);
 }
@@ -178,6 +181,13 @@ TrainTest load_data(const Common& c, const std::string& dataset) {
   std::printf("data: %s, %lld training and %lld test images from %s\n", dataset.c_str(),
               (long long)d.train.size(), (long long)d.test.size(), d.train.source.c_str());
   return d;
+}
+
+void print_chance(const Dataset& test) {
+  std::vector<int64_t> counts = test.class_counts();
+  size_t most = size_t(std::max_element(counts.begin(), counts.end()) - counts.begin());
+  std::printf("chance: %.2f%% (always answering \"%s\")\n",
+              100.0 * double(counts[most]) / double(test.size()), test.classes[most].c_str());
 }
 
 void print_test_accuracy(double accuracy) { std::printf("test accuracy: %.2f%%\n", 100 * accuracy); }

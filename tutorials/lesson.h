@@ -10,7 +10,9 @@
 //   --data DIR          where the data set is (default: searched, see data.h)
 //   --threads N         CPU threads (default: all cores)
 //   --subset N          use only the first N training images
-//   --quick             a few hundred images and one epoch: a smoke test (CI)
+//   --quick             a few hundred images and one epoch: a smoke test (CI);
+//                       the batch is capped at 32 unless --batch is given, so
+//                       that even a few hundred images make a few dozen steps
 // and adds its own with cli.option(...). Errors (bad flags, missing data,
 // shape mismatches) print "error: ..." and exit with status 1.
 #pragma once
@@ -80,6 +82,11 @@ struct TrainTest {
   byhand::Dataset train, test;
 };
 TrainTest load_data(const Common& c, const std::string& dataset = "fashion-mnist");
+
+// Prints "chance: NN.NN% (always answering "X")": the accuracy of always
+// giving the test set's most common answer, the score to beat. The lesson
+// tests read this line.
+void print_chance(const byhand::Dataset& test);
 
 // Prints the closing line that scripts read: "test accuracy: NN.NN%".
 void print_test_accuracy(double accuracy);

@@ -21,6 +21,9 @@
 //   train() / eval()     mode switch (dropout and batch norm behave differently)
 //   output_shape(in)     shape inference, used for checks and the model summary
 //   name()               what the layer is, e.g. "Linear(784, 100)"
+//   set_input_grad(off)  the caller does not want dx (a model's input images):
+//                        backward may skip computing it and returns an empty
+//                        tensor; parameter gradients are still accumulated.
 //
 // A simple layer implements output_shape, forward_into and backward_into; the
 // base class sizes y and dx, checks shapes and enforces the order of calls.
@@ -74,6 +77,13 @@ class Layer {
   virtual std::vector<NamedParam> named_parameters(const std::string& prefix = "");
   int64_t num_parameters();
 
+  // Whether backward computes dx (on by default). Training a model needs no
+  // gradient with respect to its input images, and skipping it saves the
+  // largest GEMM of a first Linear layer's backward; PyTorch skips it too,
+  // since inputs do not require grad. fit() turns it off for the model.
+  virtual void set_input_grad(bool on) { input_grad_ = on; }
+  bool input_grad() const { return input_grad_; }
+
   // Sub-layers with their local names; empty for a leaf layer.
   virtual std::vector<std::pair<std::string, Layer*>> children() { return {}; }
 
@@ -107,6 +117,7 @@ class Layer {
   Shape in_shape_;   // input shape of the last forward
   bool have_forward_ = false;
   bool training_ = true;
+  bool input_grad_ = true;
 
  private:
   std::vector<Param*> params_;

@@ -48,6 +48,10 @@ class Sequential : public Layer {
   const Tensor& backward(const Tensor& dy) override;
   const Tensor& output() const override;
 
+  // Off: the children up to the first one with parameters need not compute
+  // their dx (nothing before them wants it), and backward stops there.
+  void set_input_grad(bool on) override;
+
   std::vector<Param*> params() override;
   std::vector<NamedParam> named_parameters(const std::string& prefix = "") override;
   std::vector<std::pair<std::string, Layer*>> children() override;

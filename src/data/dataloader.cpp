@@ -141,9 +141,9 @@ void DataLoader::fill_batch(Batch& batch, int64_t first, int64_t count) const {
   const real* images = d.images.data();
   real* x = batch.x.data();
   const int64_t* order = order_.data() + first;
-  // Big batches of big images (ImageNet-sized) are worth several threads;
-  // an MNIST batch (64 x 784) is faster on one.
-#pragma omp parallel for schedule(static) if (count * per >= (int64_t(1) << 21))
+  // One thread: this is a memory copy, bound by memory bandwidth, and a
+  // parallel region here would leave OpenMP's idle threads spinning on the
+  // core the training step needs next.
   for (int64_t i = 0; i < count; ++i) {
     const int64_t src = order[i];
     batch.indices[size_t(i)] = src;

@@ -51,13 +51,15 @@ void Linear::forward_into(const Tensor& x, Tensor& y) {
 //   dL/dW[o, i] = sum_n dy[n, o] x[n, i]   ->  dW += dy^T x      (out, in)
 //   dL/db[o]    = sum_n dy[n, o]           ->  db += column sums of dy
 //   dL/dx[n, i] = sum_o dy[n, o] W[o, i]   ->  dx  = dy W        (N, in)
-// Parameter gradients accumulate (beta = 1); dx is overwritten (beta = 0).
+// Parameter gradients accumulate (beta = 1); dx is overwritten (beta = 0),
+// or skipped when nobody wants it (input_grad() off: the model's first layer).
 void Linear::backward_into(const Tensor& dy, Tensor& dx) {
   const int64_t N = dy.dim(0);
   ops::gemm(Trans::Yes, Trans::No, out_, in_, N, 1, dy.data(), out_,  // dy^T (out, N)
             x_cache_.data(), in_,                                     // x    (N, in)
             1, weight.grad.data(), in_);                              // dW  += (out, in)
   if (has_bias_) ops::accumulate_column_sums(bias.grad.data(), dy.data(), N, out_);
+  if (!input_grad()) return;
   ops::gemm(Trans::No, Trans::No, N, in_, out_, 1, dy.data(), out_,   // dy (N, out)
             weight.value.data(), in_,                                 // W  (out, in)
             0, dx.data(), in_);                                       // dx  = (N, in)

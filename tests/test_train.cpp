@@ -1,0 +1,115 @@
+// test_train.cpp — the training loop: it learns, it stops on NaN naming the
+// layer, it writes the history CSV, and the same seed gives the same run.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "byhand/layers/activation.h"
+#include "byhand/layers/flatten.h"
+#include "byhand/layers/linear.h"
+#include "byhand/layers/dropout.h"
+#include "byhand/optim.h"
+#include "byhand/sequential.h"
+#include "byhand/train.h"
+
+using namespace byhand;
+
+// A small, real classification task: 1,000 Fashion-MNIST training images.
+static const Dataset& small_fashion() {
+  static Dataset d = load_fashion_mnist("train").subset(1000);
+  return d;
+}
+
+static std::unique_ptr<Sequential> small_mlp(uint64_t seed) {
+  manual_seed(seed);
+  auto net = std::make_unique<Sequential>();
+  net->add<Flatten>();
+  net->add_named<Linear>("fc1", 784, 32);
+  net->add<ReLU>();
+  net->add<Dropout>(0.1);
+  net->add_named<Linear>("fc2", 32, 10);
+  return net;
+}
+
+TEST_CASE("fit: the loss falls and accuracy beats chance on real images", "[train]") {
+  auto net = small_mlp(1);
+  CrossEntropyLoss ce;
+  SGD opt(net->params(), 0.1);
+  DataLoader train(small_fashion(), 50, true, 1);
+  FitOptions fo;
+  fo.epochs = 5;
+  fo.print = false;
+  auto h = fit(*net, ce, opt, train, nullptr, fo);
+  REQUIRE(h.size() == 5);
+  REQUIRE(h.back().train_loss < 0.7 * h.front().train_loss);
+  REQUIRE(std::isnan(h.back().val_acc));
+  DataLoader eval_loader(small_fashion(), 200, false);
+  EvalResult r = evaluate(*net, ce, eval_loader);
+  REQUIRE(r.count == 1000);
+  REQUIRE(r.accuracy > 0.6);
+  REQUIRE(net->training());  // evaluate restores the mode
+}
+
+TEST_CASE("fit: one seed gives the same run, bit for bit", "[train]") {
+  auto run = [](uint64_t seed) {
+    auto net = small_mlp(seed);
+    CrossEntropyLoss ce;
+    Adam opt(net->params(), 1e-3);
+    DataLoader train(small_fashion(), 64, true, seed);
+    FitOptions fo;
+    fo.epochs = 2;
+    fo.print = false;
+    fit(*net, ce, opt, train, nullptr, fo);
+    return net->params()[0]->value.to_vector();
+  };
+  REQUIRE(run(7) == run(7));
+  REQUIRE(run(7) != run(8));
+}
+
+TEST_CASE("fit: a NaN loss stops training and names the first bad layer", "[train]") {
+  auto net = small_mlp(2);
+  static_cast<Linear&>((*net)["fc2"]).weight.value[3] = real(NAN);
+  CrossEntropyLoss ce;
+  SGD opt(net->params(), 0.1);
+  DataLoader train(small_fashion(), 50, true, 1);
+  FitOptions fo;
+  fo.print = false;
+  REQUIRE_THROWS_AS(fit(*net, ce, opt, train, nullptr, fo), TrainingDiverged);
+  REQUIRE_THROWS_WITH(fit(*net, ce, opt, train, nullptr, fo),
+                      Catch::Contains("Linear(32, 10) 'fc2'") &&
+                          Catch::Contains("fc2.weight") && Catch::Contains("epoch 1, batch 0"));
+}
+
+TEST_CASE("fit: the history CSV has a header and a row per epoch", "[train]") {
+  auto net = small_mlp(3);
+  CrossEntropyLoss ce;
+  SGD opt(net->params(), 0.05);
+  DataLoader train(small_fashion(), 100, true, 1);
+  DataLoader val(small_fashion(), 500, false);
+  const std::string path = "/tmp/byhand_test_history.csv";
+  std::remove(path.c_str());
+  FitOptions fo;
+  fo.epochs = 3;
+  fo.print = false;
+  fo.history_csv = path;
+  auto h = fit(*net, ce, opt, train, &val, fo);
+  std::ifstream f(path);
+  REQUIRE(f.good());
+  std::string line;
+  std::getline(f, line);
+  REQUIRE(line == "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds");
+  int rows = 0;
+  while (std::getline(f, line)) ++rows;
+  REQUIRE(rows == 3);
+  REQUIRE(h[2].val_acc > 0.5);
+  std::ifstream tmp(path + ".tmp");
+  REQUIRE_FALSE(tmp.good());  // written, then renamed
+}
+
+TEST_CASE("count_correct takes the argmax of each row", "[train]") {
+  Tensor logits({3, 3}, {0.1, 0.9, 0.0, 2.0, 1.0, 0.5, 0.0, 0.0, 3.0});
+  REQUIRE(count_correct(logits, {1, 0, 1}) == 2);
+}
