@@ -48,6 +48,12 @@ std::vector<NamedParam> Layer::named_parameters(const std::string& prefix) {
   return out;
 }
 
+std::vector<NamedBuffer> Layer::named_buffers(const std::string& prefix) {
+  std::vector<NamedBuffer> out;
+  for (Buffer* b : buffers()) out.push_back({prefix + b->name, b});
+  return out;
+}
+
 int64_t Layer::num_parameters() {
   int64_t n = 0;
   for (Param* p : params()) n += p->value.numel();

@@ -90,6 +90,20 @@ std::vector<NamedParam> Sequential::named_parameters(const std::string& prefix) 
   return out;
 }
 
+std::vector<Buffer*> Sequential::buffers() {
+  std::vector<Buffer*> out;
+  for (auto& c : layers_)
+    for (Buffer* b : c.second->buffers()) out.push_back(b);
+  return out;
+}
+
+std::vector<NamedBuffer> Sequential::named_buffers(const std::string& prefix) {
+  std::vector<NamedBuffer> out;
+  for (auto& c : layers_)
+    for (auto& nb : c.second->named_buffers(prefix + c.first + ".")) out.push_back(nb);
+  return out;
+}
+
 std::vector<std::pair<std::string, Layer*>> Sequential::children() {
   std::vector<std::pair<std::string, Layer*>> out;
   for (auto& c : layers_) out.emplace_back(c.first, c.second.get());

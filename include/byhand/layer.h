@@ -18,6 +18,8 @@
 //
 //   params()             the learnable Params, each a {name, value, grad}
 //   named_parameters()   the same with PyTorch state_dict names ("fc1.weight")
+//   buffers()            state saved with the model but not learned
+//                        (batch norm's running_mean), named_buffers() likewise
 //   train() / eval()     mode switch (dropout and batch norm behave differently)
 //   output_shape(in)     shape inference, used for checks and the model summary
 //   name()               what the layer is, e.g. "Linear(784, 100)"
@@ -57,6 +59,20 @@ struct NamedParam {
   Param* param;
 };
 
+// State that is not learned by gradient descent but belongs to the model and
+// is saved with it, e.g. batch norm's running_mean (PyTorch's buffers).
+struct Buffer {
+  std::string name;
+  Tensor value;
+  Buffer() = default;
+  explicit Buffer(std::string n) : name(std::move(n)) {}
+};
+
+struct NamedBuffer {
+  std::string name;  // full dotted name ("bn1.running_mean")
+  Buffer* buffer;
+};
+
 class Layer {
  public:
   Layer() = default;
@@ -76,6 +92,9 @@ class Layer {
   virtual std::vector<Param*> params() { return params_; }
   virtual std::vector<NamedParam> named_parameters(const std::string& prefix = "");
   int64_t num_parameters();
+
+  virtual std::vector<Buffer*> buffers() { return buffers_; }
+  virtual std::vector<NamedBuffer> named_buffers(const std::string& prefix = "");
 
   // Whether backward computes dx (on by default). Training a model needs no
   // gradient with respect to its input images, and skipping it saves the
@@ -109,6 +128,7 @@ class Layer {
   virtual void forward_into(const Tensor& x, Tensor& y);
   virtual void backward_into(const Tensor& dy, Tensor& dx);
   void register_param(Param* p) { params_.push_back(p); }
+  void register_buffer(Buffer* b) { buffers_.push_back(b); }
   // Throws "<who>: expected input shape <expected>, got <got>".
   [[noreturn]] void shape_error(const std::string& expected, const Shape& got) const;
 
@@ -121,6 +141,7 @@ class Layer {
 
  private:
   std::vector<Param*> params_;
+  std::vector<Buffer*> buffers_;
   std::string path_;
 };
 

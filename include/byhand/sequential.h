@@ -54,6 +54,8 @@ class Sequential : public Layer {
 
   std::vector<Param*> params() override;
   std::vector<NamedParam> named_parameters(const std::string& prefix = "") override;
+  std::vector<Buffer*> buffers() override;
+  std::vector<NamedBuffer> named_buffers(const std::string& prefix = "") override;
   std::vector<std::pair<std::string, Layer*>> children() override;
 
  private:

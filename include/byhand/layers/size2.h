@@ -1,0 +1,23 @@
+// size2.h — a (height, width) pair for kernel sizes, strides and paddings.
+//
+// PyTorch takes either one int or a (h, w) tuple: Conv2d(3, 8, 3) or
+// Conv2d(3, 8, {3, 5}). Size2 converts from both the same way.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace byhand {
+
+struct Size2 {
+  int64_t h = 0, w = 0;
+  Size2(int64_t both = 0) : h(both), w(both) {}  // NOLINT: implicit on purpose
+  Size2(int64_t height, int64_t width) : h(height), w(width) {}
+  bool square() const { return h == w; }
+  // "3" when square, "(3, 5)" otherwise, as PyTorch prints them.
+  std::string str() const {
+    return square() ? std::to_string(h) : "(" + std::to_string(h) + ", " + std::to_string(w) + ")";
+  }
+};
+
+}  // namespace byhand
