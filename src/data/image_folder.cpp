@@ -7,22 +7,20 @@
 //   DIR/cat/002.png
 //   DIR/non-cat/003.png       class 1 = "non-cat"
 //
-// Images are decoded by stb_image (Debian's libstb, linked, not compiled in:
-// see DESIGN.md), which turns PNG/JPEG/BMP into rows of 8-bit RGB pixels,
-// interleaved: R G B R G B ... We store them the way layers want them, NCHW:
-// one plane per channel (all the R values, then all the G, then all the B),
-// divided by 255 so that they lie in [0, 1] like the MNIST loaders' output.
-#include <stb_image.h>
-
+// Each image is read by load_image (image.h: stb_image underneath) as one
+// (C, H, W) example, the way layers want it: one plane per channel (all the R
+// values, then all the G, then all the B), divided by 255 so that it lies in
+// [0, 1] like the MNIST loaders' output, and is copied into the N-th slot of
+// the data set's (N, C, H, W) tensor.
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "byhand/data.h"
+#include "byhand/image.h"
 
 namespace byhand {
 namespace {
@@ -87,44 +85,6 @@ std::vector<ImageFile> list_images(const fs::path& dir, std::vector<std::string>
   return files;
 }
 
-// One decoded image: height x width pixels of interleaved 8-bit RGB.
-struct RgbImage {
-  std::unique_ptr<unsigned char, void (*)(void*)> pixels{nullptr, stbi_image_free};
-  int height = 0, width = 0;
-};
-
-RgbImage decode(const fs::path& path) {
-  RgbImage img;
-  int channels_in_file = 0;
-  // Asking for 3 channels makes stb expand grayscale to RGB and drop alpha.
-  img.pixels.reset(stbi_load(path.string().c_str(), &img.width, &img.height, &channels_in_file, 3));
-  if (!img.pixels) {
-    const char* why = stbi_failure_reason();
-    fail(path.string() + ": cannot decode the image (stb_image: " + (why ? why : "unknown error") +
-         "); the file is corrupt or not a PNG/JPEG/BMP");
-  }
-  return img;
-}
-
-// Writes the image into one example of an (N, C, H, W) tensor at `out`:
-// RGB planes (C = 3), or luma (C = 1) with the ITU-R BT.601 weights that
-// PIL's convert("L") and torchvision's Grayscale use.
-void store(const RgbImage& img, bool grayscale, real* out) {
-  const int64_t plane = int64_t(img.height) * img.width;
-  const unsigned char* p = img.pixels.get();
-  const real inv255 = real(1) / real(255);
-  for (int64_t i = 0; i < plane; ++i) {
-    const real r = p[3 * i] * inv255, g = p[3 * i + 1] * inv255, b = p[3 * i + 2] * inv255;
-    if (grayscale) {
-      out[i] = real(0.299) * r + real(0.587) * g + real(0.114) * b;
-    } else {
-      out[i] = r;
-      out[plane + i] = g;
-      out[2 * plane + i] = b;
-    }
-  }
-}
-
 }  // namespace
 
 Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& opts) {
@@ -142,9 +102,9 @@ Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& opts
   const int64_t n = int64_t(files.size());
   const int64_t c = opts.grayscale ? 1 : 3;
   // The size comes from the options, or else from the first image.
-  RgbImage first = decode(files[0].path);
-  const int height = opts.height ? opts.height : first.height;
-  const int width = opts.width ? opts.width : first.width;
+  Tensor first = load_image(files[0].path.string(), int(c));
+  const int64_t height = opts.height ? opts.height : first.dim(1);
+  const int64_t width = opts.width ? opts.width : first.dim(2);
   std::string size_from = files[0].path.string();
   if (opts.height && opts.width)
     size_from = "ImageFolderOptions";
@@ -154,13 +114,13 @@ Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& opts
   d.images = Tensor(Shape{n, c, height, width});
   d.labels.resize(size_t(n));
   for (int64_t i = 0; i < n; ++i) {
-    RgbImage img = i == 0 ? std::move(first) : decode(files[size_t(i)].path);
-    if (img.height != height || img.width != width)
-      fail(files[size_t(i)].path.string() + ": image is " + std::to_string(img.height) + "x" +
-           std::to_string(img.width) + " (height x width) but " + std::to_string(height) + "x" +
+    Tensor img = i == 0 ? std::move(first) : load_image(files[size_t(i)].path.string(), int(c));
+    if (img.dim(1) != height || img.dim(2) != width)
+      fail(files[size_t(i)].path.string() + ": image is " + std::to_string(img.dim(1)) + "x" +
+           std::to_string(img.dim(2)) + " (height x width) but " + std::to_string(height) + "x" +
            std::to_string(width) + " was expected (from " + size_from +
            "); every image of a folder must have the same size: resize them beforehand");
-    store(img, opts.grayscale, d.images.data() + i * c * height * width);
+    std::copy(img.data(), img.data() + img.numel(), d.images.data() + i * c * height * width);
     d.labels[size_t(i)] = files[size_t(i)].label;
   }
   return d;

@@ -1,0 +1,305 @@
+// pooling.cpp — MaxPool2d, AvgPool2d and AdaptiveAvgPool2d, forward and
+// backward side by side (pooling.h).
+//
+// All three work plane by plane: an (N, C, H, W) tensor is N*C independent
+// (H, W) images, plane p starting at element p*H*W. The planes are split over
+// the OpenMP threads when the tensor is big; each thread then writes only its
+// own planes of y (forward) or dx (backward), so no two threads ever touch the
+// same element, even when windows overlap inside a plane.
+#include "byhand/layers/pooling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "byhand/ops.h"
+
+namespace byhand {
+
+static constexpr int64_t kParallelMin = 1 << 16;  // elements; below this, one thread
+
+namespace {
+
+// The input rows (or columns) [begin, end) that a window covers, once the
+// padding is cut away.
+struct Span {
+  int64_t begin, end;
+  int64_t size() const { return end - begin; }
+};
+
+// Window o of a pool with this kernel, stride and padding, along an input
+// dimension of `extent` elements. It starts at o*stride - padding in padded
+// coordinates; the part outside 0..extent-1 is padding.
+Span pool_window(int64_t o, int64_t kernel, int64_t stride, int64_t padding, int64_t extent) {
+  const int64_t start = o * stride - padding;
+  return {std::max<int64_t>(start, 0), std::min(start + kernel, extent)};
+}
+
+// Bin i of `out` adaptive bins over `extent` elements:
+// [floor(i * extent / out), ceil((i + 1) * extent / out)).
+Span adaptive_bin(int64_t i, int64_t out, int64_t extent) {
+  return {i * extent / out, ((i + 1) * extent + out - 1) / out};
+}
+
+// The expected-shape text of a rank error, with a hint for the commonest
+// mistake: one image, (C, H, W), passed without its batch dimension.
+std::string expected_nchw(const Shape& in) {
+  return in.rank() == 3 ? "(N, C, H, W) (one image? give it a batch dimension: (1, C, H, W))"
+                        : "(N, C, H, W)";
+}
+
+std::string size_error(const char* kind, const char* what, Size2 got) {
+  return std::string(kind) + ": " + what + ", got " + got.str();
+}
+
+}  // namespace
+
+// ================================================================ Pool2d
+Pool2d::Pool2d(const char* kind, Size2 kernel_size, Size2 stride, Size2 padding)
+    : kernel_(kernel_size),
+      stride_(stride.h == 0 && stride.w == 0 ? kernel_size : stride),
+      padding_(padding) {
+  if (kernel_.h <= 0 || kernel_.w <= 0)
+    throw std::invalid_argument(size_error(kind, "kernel_size must be positive", kernel_));
+  if (stride_.h <= 0 || stride_.w <= 0)
+    throw std::invalid_argument(
+        size_error(kind, "stride must be positive (or 0 for stride = kernel_size)", stride));
+  if (padding_.h < 0 || padding_.w < 0)
+    throw std::invalid_argument(size_error(kind, "padding must not be negative", padding_));
+  if (padding_.h > kernel_.h / 2 || padding_.w > kernel_.w / 2)
+    throw std::invalid_argument(std::string(kind) +
+                                ": padding must be at most half the kernel size, got padding=" +
+                                padding_.str() + " with kernel_size=" + kernel_.str());
+}
+
+std::string Pool2d::geometry_str() const {
+  return "kernel_size=" + kernel_.str() + ", stride=" + stride_.str() +
+         ", padding=" + padding_.str();
+}
+
+// Ho = floor((H + 2*ph - kh) / sh) + 1, Wo likewise (PyTorch's ceil_mode=False).
+Shape Pool2d::output_shape(const Shape& in) const {
+  if (in.rank() != 4)
+    shape_error(expected_nchw(in), in);
+  const int64_t padded_h = in[2] + 2 * padding_.h, padded_w = in[3] + 2 * padding_.w;
+  if (padded_h < kernel_.h || padded_w < kernel_.w)
+    shape_error("(N, C, H, W) with H >= " + std::to_string(kernel_.h - 2 * padding_.h) +
+                    " and W >= " + std::to_string(kernel_.w - 2 * padding_.w) +
+                    " (the input is smaller than one pooling window)",
+                in);
+  return {in[0], in[1], (padded_h - kernel_.h) / stride_.h + 1,
+          (padded_w - kernel_.w) / stride_.w + 1};
+}
+
+// ================================================================ MaxPool2d
+MaxPool2d::MaxPool2d(Size2 kernel_size, Size2 stride, Size2 padding)
+    : Pool2d("MaxPool2d", kernel_size, stride, padding) {}
+
+std::string MaxPool2d::name() const { return "MaxPool2d(" + geometry_str() + ")"; }
+
+// y[n, c, oh, ow] = max of x[n, c, h, w] over the window of (oh, ow);
+// argmax_ remembers which (h, w) that was. The padding is -infinity, so it is
+// simply left out: the search covers only the window's real elements, of
+// which there is always at least one (padding <= kernel / 2). The first
+// element starts as the best and only a strictly larger one replaces it, so a
+// tie keeps the earliest element in row-major order.
+void MaxPool2d::forward_into(const Tensor& x, Tensor& y) {
+  require_cpu(x, who());
+  const int64_t planes = x.dim(0) * x.dim(1);  // N*C independent images
+  const int64_t H = x.dim(2), W = x.dim(3);
+  const int64_t Ho = y.dim(2), Wo = y.dim(3);
+  argmax_.resize(size_t(y.numel()));           // (N, C, Ho, Wo); keeps its capacity
+  const real* xp = x.data();
+  real* yp = y.data();
+  int64_t* arg = argmax_.data();
+#pragma omp parallel for if (x.numel() >= kParallelMin)
+  for (int64_t p = 0; p < planes; ++p) {
+    const real* x_plane = xp + p * H * W;      // (H, W)
+    real* y_plane = yp + p * Ho * Wo;          // (Ho, Wo)
+    int64_t* arg_plane = arg + p * Ho * Wo;    // (Ho, Wo)
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      const Span rows = pool_window(oh, kernel_.h, stride_.h, padding_.h, H);
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        const Span cols = pool_window(ow, kernel_.w, stride_.w, padding_.w, W);
+        int64_t best_at = rows.begin * W + cols.begin;
+        real best = x_plane[best_at];
+        for (int64_t h = rows.begin; h < rows.end; ++h)
+          for (int64_t w = cols.begin; w < cols.end; ++w) {
+            const real v = x_plane[h * W + w];
+            if (v > best || std::isnan(v)) {  // strictly larger (a tie keeps the first), or NaN
+              best = v;
+              best_at = h * W + w;
+            }
+          }
+        y_plane[oh * Wo + ow] = best;
+        arg_plane[oh * Wo + ow] = best_at;
+      }
+    }
+  }
+}
+
+// dL/dx[h, w] = sum over the outputs (oh, ow) whose maximum x[h, w] was of
+// dy[oh, ow]: each output passes its gradient to its winner and to nobody
+// else. An element that won no window gets 0, and one that won several
+// overlapping windows gets the sum, hence: zero the plane, then scatter-add.
+void MaxPool2d::backward_into(const Tensor& dy, Tensor& dx) {
+  if (!input_grad()) return;  // no parameters: nothing else to compute
+  const int64_t planes = dx.dim(0) * dx.dim(1);
+  const int64_t plane_in = dx.dim(2) * dx.dim(3);   // H*W
+  const int64_t plane_out = dy.dim(2) * dy.dim(3);  // Ho*Wo
+  const real* g = dy.data();
+  const int64_t* arg = argmax_.data();
+  real* dxp = dx.data();
+#pragma omp parallel for if (dx.numel() >= kParallelMin)
+  for (int64_t p = 0; p < planes; ++p) {
+    real* dx_plane = dxp + p * plane_in;             // (H, W)
+    const real* dy_plane = g + p * plane_out;        // (Ho, Wo)
+    const int64_t* arg_plane = arg + p * plane_out;  // (Ho, Wo)
+    std::fill(dx_plane, dx_plane + plane_in, real(0));
+    for (int64_t o = 0; o < plane_out; ++o) dx_plane[arg_plane[o]] += dy_plane[o];
+  }
+}
+
+// ================================================================ AvgPool2d
+AvgPool2d::AvgPool2d(Size2 kernel_size, Size2 stride, Size2 padding, bool count_include_pad)
+    : Pool2d("AvgPool2d", kernel_size, stride, padding), count_include_pad_(count_include_pad) {}
+
+std::string AvgPool2d::name() const {
+  return "AvgPool2d(" + geometry_str() + (count_include_pad_ ? ")" : ", count_include_pad=False)");
+}
+
+// With count_include_pad every window counts kh*kw elements, padding zeros
+// included (in floor mode no window reaches past the padding). Without it,
+// only the real elements [h0, h1) x [w0, w1) count.
+int64_t AvgPool2d::divisor(int64_t h0, int64_t h1, int64_t w0, int64_t w1) const {
+  return count_include_pad_ ? kernel_.h * kernel_.w : (h1 - h0) * (w1 - w0);
+}
+
+// y[n, c, oh, ow] = (sum of x[n, c, h, w] over the window) / divisor.
+// The zeros of the padding add nothing to the sum, so the loop covers only
+// the real elements; the padding shows up in the divisor alone.
+void AvgPool2d::forward_into(const Tensor& x, Tensor& y) {
+  require_cpu(x, who());
+  const int64_t planes = x.dim(0) * x.dim(1);
+  const int64_t H = x.dim(2), W = x.dim(3);
+  const int64_t Ho = y.dim(2), Wo = y.dim(3);
+  const real* xp = x.data();
+  real* yp = y.data();
+#pragma omp parallel for if (x.numel() >= kParallelMin)
+  for (int64_t p = 0; p < planes; ++p) {
+    const real* x_plane = xp + p * H * W;  // (H, W)
+    real* y_plane = yp + p * Ho * Wo;      // (Ho, Wo)
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      const Span rows = pool_window(oh, kernel_.h, stride_.h, padding_.h, H);
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        const Span cols = pool_window(ow, kernel_.w, stride_.w, padding_.w, W);
+        real sum = 0;
+        for (int64_t h = rows.begin; h < rows.end; ++h)
+          for (int64_t w = cols.begin; w < cols.end; ++w) sum += x_plane[h * W + w];
+        y_plane[oh * Wo + ow] = sum / real(divisor(rows.begin, rows.end, cols.begin, cols.end));
+      }
+    }
+  }
+}
+
+// dy[oh, ow] / dx[h, w] = 1 / divisor for every (h, w) in the window of
+// (oh, ow), and 0 outside it. So each output spreads dy / divisor evenly over
+// its window, and an element in several overlapping windows sums their
+// shares: zero the plane, then add window by window.
+void AvgPool2d::backward_into(const Tensor& dy, Tensor& dx) {
+  if (!input_grad()) return;
+  const int64_t planes = dx.dim(0) * dx.dim(1);
+  const int64_t H = dx.dim(2), W = dx.dim(3);
+  const int64_t Ho = dy.dim(2), Wo = dy.dim(3);
+  const real* g = dy.data();
+  real* dxp = dx.data();
+#pragma omp parallel for if (dx.numel() >= kParallelMin)
+  for (int64_t p = 0; p < planes; ++p) {
+    real* dx_plane = dxp + p * H * W;          // (H, W)
+    const real* dy_plane = g + p * Ho * Wo;    // (Ho, Wo)
+    std::fill(dx_plane, dx_plane + H * W, real(0));
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      const Span rows = pool_window(oh, kernel_.h, stride_.h, padding_.h, H);
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        const Span cols = pool_window(ow, kernel_.w, stride_.w, padding_.w, W);
+        const real share =
+            dy_plane[oh * Wo + ow] / real(divisor(rows.begin, rows.end, cols.begin, cols.end));
+        for (int64_t h = rows.begin; h < rows.end; ++h)
+          for (int64_t w = cols.begin; w < cols.end; ++w) dx_plane[h * W + w] += share;
+      }
+    }
+  }
+}
+
+// ================================================================ AdaptiveAvgPool2d
+AdaptiveAvgPool2d::AdaptiveAvgPool2d(Size2 output_size) : out_(output_size) {
+  if (out_.h <= 0 || out_.w <= 0)
+    throw std::invalid_argument(size_error("AdaptiveAvgPool2d", "output_size must be positive", out_));
+}
+
+std::string AdaptiveAvgPool2d::name() const {
+  return "AdaptiveAvgPool2d(output_size=" + out_.str() + ")";
+}
+
+Shape AdaptiveAvgPool2d::output_shape(const Shape& in) const {
+  if (in.rank() != 4)
+    shape_error(expected_nchw(in), in);
+  if (in[2] < 1 || in[3] < 1) shape_error("(N, C, H, W) with H >= 1 and W >= 1", in);
+  return {in[0], in[1], out_.h, out_.w};
+}
+
+// y[n, c, i, j] = mean of x[n, c, h, w] over the rows of bin i and the
+// columns of bin j. Every bin holds at least one element: its end,
+// ceil((i+1)*H/Ho), is always past its start, floor(i*H/Ho).
+void AdaptiveAvgPool2d::forward_into(const Tensor& x, Tensor& y) {
+  require_cpu(x, who());
+  const int64_t planes = x.dim(0) * x.dim(1);
+  const int64_t H = x.dim(2), W = x.dim(3);
+  const int64_t Ho = out_.h, Wo = out_.w;
+  const real* xp = x.data();
+  real* yp = y.data();
+#pragma omp parallel for if (x.numel() >= kParallelMin)
+  for (int64_t p = 0; p < planes; ++p) {
+    const real* x_plane = xp + p * H * W;  // (H, W)
+    real* y_plane = yp + p * Ho * Wo;      // (Ho, Wo)
+    for (int64_t i = 0; i < Ho; ++i) {
+      const Span rows = adaptive_bin(i, Ho, H);
+      for (int64_t j = 0; j < Wo; ++j) {
+        const Span cols = adaptive_bin(j, Wo, W);
+        real sum = 0;
+        for (int64_t h = rows.begin; h < rows.end; ++h)
+          for (int64_t w = cols.begin; w < cols.end; ++w) sum += x_plane[h * W + w];
+        y_plane[i * Wo + j] = sum / real(rows.size() * cols.size());
+      }
+    }
+  }
+}
+
+// A mean over a bin of `count` elements has derivative 1 / count for each of
+// them: each output spreads dy / count over its bin. Bins may share rows or
+// columns (when Ho does not divide H), so zero the plane, then add.
+void AdaptiveAvgPool2d::backward_into(const Tensor& dy, Tensor& dx) {
+  if (!input_grad()) return;
+  const int64_t planes = dx.dim(0) * dx.dim(1);
+  const int64_t H = dx.dim(2), W = dx.dim(3);
+  const int64_t Ho = out_.h, Wo = out_.w;
+  const real* g = dy.data();
+  real* dxp = dx.data();
+#pragma omp parallel for if (dx.numel() >= kParallelMin)
+  for (int64_t p = 0; p < planes; ++p) {
+    real* dx_plane = dxp + p * H * W;        // (H, W)
+    const real* dy_plane = g + p * Ho * Wo;  // (Ho, Wo)
+    std::fill(dx_plane, dx_plane + H * W, real(0));
+    for (int64_t i = 0; i < Ho; ++i) {
+      const Span rows = adaptive_bin(i, Ho, H);
+      for (int64_t j = 0; j < Wo; ++j) {
+        const Span cols = adaptive_bin(j, Wo, W);
+        const real share = dy_plane[i * Wo + j] / real(rows.size() * cols.size());
+        for (int64_t h = rows.begin; h < rows.end; ++h)
+          for (int64_t w = cols.begin; w < cols.end; ++w) dx_plane[h * W + w] += share;
+      }
+    }
+  }
+}
+
+}  // namespace byhand
