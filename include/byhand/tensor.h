@@ -75,7 +75,7 @@ class Tensor {
   int rank() const { return shape_.rank(); }
   int64_t dim(int i) const { return shape_[i]; }
   int64_t numel() const { return shape_.numel(); }
-  bool empty() const { return numel() == 0 || rank() == 0; }
+  bool empty() const { return numel() == 0; }
   Device device() const { return device_; }
 
   real* data() { return data_.get(); }
