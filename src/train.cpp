@@ -101,6 +101,7 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
       correct += count_correct(logits, batch.y);
       optimizer.zero_grad();
       model.backward(criterion.backward());
+      if (opts.after_backward) opts.after_backward();
       optimizer.step();
       loss_sum += loss * double(batch.size());
       seen += batch.size();

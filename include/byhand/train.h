@@ -57,6 +57,10 @@ struct FitOptions {
   bool progress = true;         // progress bar on stderr, only when stderr is a terminal
   std::string history_csv;      // when set, the history is written there after every epoch
   std::function<void(const EpochStats&)> on_epoch;  // called after every epoch
+                                                    // (e.g. to step an LR schedule)
+  // Called after each batch's backward, before the optimizer step, while the
+  // gradients are there to look at (e.g. GradMonitor::record).
+  std::function<void()> after_backward;
 };
 
 // Thrown when the loss stops being finite.
