@@ -5,6 +5,7 @@
 #   make run          install what is missing, build, run the flagship lesson (03_mlp)
 #   make test         install what is missing, build, run every test
 #   make bench        throughput figures (and PyTorch's, when python3-torch is installed)
+#   make plots        PNG curves beside every history CSV under runs/ (needs gnuplot)
 #   make deps         install the Debian packages byhand needs
 #   make clean
 #
@@ -41,7 +42,7 @@ HARNESS_O   := $(HARNESS_SRC:%.cpp=$(BUILD)/f32/%.o)
 BENCH_SRC := $(wildcard bench/*.cpp)
 BENCH_BIN := $(BENCH_SRC:bench/%.cpp=$(BUILD)/bench/%)
 
-.PHONY: all lib tutorials tests run test bench deps clean
+.PHONY: all lib tutorials tests run test bench deps plots clean
 all: lib
 lib: $(LIB)
 
@@ -91,6 +92,10 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
 	@BUILD=$(BUILD) bash bench/run_bench.sh
+
+# Every training history under runs/ (a lesson's --history CSV) as PNG curves.
+plots:
+	@bash tutorials/make_plots.sh runs
 
 clean:
 	rm -rf $(BUILD)

@@ -39,12 +39,20 @@ static void require(bool ok, const std::string& who, const std::string& what) {
   if (!ok) throw std::invalid_argument(who + ": " + what);
 }
 
+// "lr >= 0" is false for NaN too, so these also refuse NaN.
+static void require_valid_lr(double lr, const std::string& who) {
+  require(lr >= 0, who, "invalid learning rate " + std::to_string(lr));
+}
+
 Optimizer::Optimizer(const std::string& who, std::vector<ParamGroup> groups)
     : groups_(std::move(groups)) {
   std::unordered_set<const Param*> seen;
-  for (const ParamGroup& g : groups_) {
-    require(g.lr >= 0, who, "invalid learning rate " + std::to_string(g.lr));
-    require(g.weight_decay >= 0, who, "invalid weight_decay " + std::to_string(g.weight_decay));
+  for (size_t i = 0; i < groups_.size(); ++i) {
+    const ParamGroup& g = groups_[i];
+    // Only a model with several groups says which one is wrong.
+    const std::string where = groups_.size() > 1 ? who + " group " + std::to_string(i) : who;
+    require_valid_lr(g.lr, where);
+    require(g.weight_decay >= 0, where, "invalid weight_decay " + std::to_string(g.weight_decay));
     for (const Param* p : g.params) {
       require(p != nullptr, who, "null parameter");
       require(seen.insert(p).second, who,
@@ -80,11 +88,34 @@ void Optimizer::step() {
   ++steps_;
 }
 
+void Optimizer::set_steps(int64_t steps) {
+  require(steps >= 0, name(), "invalid step count " + std::to_string(steps));
+  steps_ = steps;
+}
+
 double Optimizer::lr() const { return groups_.front().lr; }
 
 void Optimizer::set_lr(double lr) {
-  require(lr >= 0, name(), "invalid learning rate " + std::to_string(lr));
+  require_valid_lr(lr, name());
   for (ParamGroup& g : groups_) g.lr = lr;
+}
+
+static void require_group(size_t group, const std::vector<ParamGroup>& groups,
+                          const std::string& who) {
+  require(group < groups.size(), who,
+          "no parameter group " + std::to_string(group) + " (there are " +
+              std::to_string(groups.size()) + ")");
+}
+
+double Optimizer::lr(size_t group) const {
+  require_group(group, groups_, name());
+  return groups_[group].lr;
+}
+
+void Optimizer::set_lr(size_t group, double lr) {
+  require_group(group, groups_, name());
+  require_valid_lr(lr, name());
+  groups_[group].lr = lr;
 }
 
 void Optimizer::add_state(ParamState& state, const std::string& name, const Shape& shape) {
@@ -101,11 +132,45 @@ static std::vector<ParamGroup> one_group(std::vector<Param*> params, double lr,
   return {std::move(g)};
 }
 
+// ---------------------------------------------------------------- groups from names
+
+std::vector<ParamGroup> group_parameters(const std::vector<NamedParam>& params,
+                                         const std::vector<GroupRule>& rules, double default_lr,
+                                         double default_weight_decay) {
+  std::vector<ParamGroup> groups;
+  for (const GroupRule& rule : rules) groups.push_back({{}, rule.lr, rule.weight_decay});
+  ParamGroup rest{{}, default_lr, default_weight_decay};
+  for (const NamedParam& np : params) {
+    size_t r = 0;
+    while (r < rules.size() && !rules[r].match(np)) ++r;
+    (r < rules.size() ? groups[r] : rest).params.push_back(np.param);
+  }
+  for (size_t r = 0; r < rules.size(); ++r)
+    if (groups[r].params.empty())
+      throw std::invalid_argument("group_parameters: rule " + std::to_string(r) +
+                                  " matches no parameter (misspelt name?)");
+  if (!rest.params.empty()) groups.push_back(std::move(rest));
+  return groups;
+}
+
+ParamFilter name_starts_with(std::string prefix) {
+  return [prefix = std::move(prefix)](const NamedParam& p) {
+    return p.name.compare(0, prefix.size(), prefix) == 0;
+  };
+}
+
+ParamFilter biases_and_norms() {
+  return [](const NamedParam& p) { return p.param->value.rank() < 2; };
+}
+
 // ---------------------------------------------------------------- SGD
 
 SGD::SGD(std::vector<Param*> params, double lr, double momentum, double dampening,
          double weight_decay, bool nesterov)
-    : Optimizer("SGD", one_group(std::move(params), lr, weight_decay)),
+    : SGD(one_group(std::move(params), lr, weight_decay), momentum, dampening, nesterov) {}
+
+SGD::SGD(ParamGroups groups, double momentum, double dampening, bool nesterov)
+    : Optimizer("SGD", std::move(groups.list)),
       momentum_(momentum),
       dampening_(dampening),
       nesterov_(nesterov) {
@@ -157,7 +222,10 @@ void SGD::update(Param& p, ParamState& state, const ParamGroup& group) {
 
 RMSprop::RMSprop(std::vector<Param*> params, double lr, double alpha, double eps,
                  double weight_decay, double momentum, bool centered)
-    : Optimizer("RMSprop", one_group(std::move(params), lr, weight_decay)),
+    : RMSprop(one_group(std::move(params), lr, weight_decay), alpha, eps, momentum, centered) {}
+
+RMSprop::RMSprop(ParamGroups groups, double alpha, double eps, double momentum, bool centered)
+    : Optimizer("RMSprop", std::move(groups.list)),
       alpha_(alpha),
       eps_(eps),
       momentum_(momentum),
@@ -236,7 +304,10 @@ void RMSprop::update(Param& p, ParamState& state, const ParamGroup& group) {
 
 Adam::Adam(std::vector<Param*> params, double lr, double beta1, double beta2, double eps,
            double weight_decay, bool amsgrad)
-    : Optimizer("Adam", one_group(std::move(params), lr, weight_decay)),
+    : Adam(one_group(std::move(params), lr, weight_decay), beta1, beta2, eps, amsgrad) {}
+
+Adam::Adam(ParamGroups groups, double beta1, double beta2, double eps, bool amsgrad)
+    : Optimizer("Adam", std::move(groups.list)),
       beta1_(beta1),
       beta2_(beta2),
       eps_(eps),

@@ -141,7 +141,7 @@ void write_history_csv(const std::string& path, const std::vector<EpochStats>& h
   {
     std::ofstream f(tmp);
     if (!f) throw std::runtime_error("history: cannot write " + tmp);
-    f << "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n";
+    f << kHistoryCsvHeader << '\n';
     f.precision(6);
     for (auto& s : history)
       f << s.epoch << ',' << s.train_loss << ',' << s.train_acc << ',' << s.val_loss << ','

@@ -31,7 +31,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "byhand/layers/batchnorm.h"
+#include "byhand/layers/linear.h"
 #include "byhand/optim.h"
+#include "byhand/sequential.h"
 
 using namespace byhand;
 
@@ -91,6 +94,17 @@ template <class MakeOptimizer>
 std::vector<double> run(MakeOptimizer make_opt, int steps) {
   Quadratic q;
   auto opt = make_opt(q.params());
+  train(opt, q, steps);
+  return q.values();
+}
+
+// The same with parameter groups: W in one group, b in the other.
+template <class MakeOptimizer>
+std::vector<double> run_groups(MakeOptimizer make_opt, double lr_W, double weight_decay_W,
+                               double lr_b, double weight_decay_b, int steps) {
+  Quadratic q;
+  auto opt = make_opt(std::vector<ParamGroup>{{{&q.W}, lr_W, weight_decay_W},
+                                              {{&q.b}, lr_b, weight_decay_b}});
   train(opt, q, steps);
   return q.values();
 }
@@ -349,7 +363,8 @@ TEST_CASE("Optimizer: copying the state into a new optimizer resumes bit for bit
 
 TEST_CASE("Optimizer: bad arguments are refused with a clear message", "[optim]") {
   Quadratic q;
-  REQUIRE_THROWS_WITH(SGD({}, 0.1), Catch::Contains("empty parameter list"));
+  REQUIRE_THROWS_WITH(SGD(std::vector<Param*>{}, 0.1), Catch::Contains("empty parameter list"));
+  REQUIRE_THROWS_WITH(SGD(q.params(), std::nan("")), Catch::Contains("invalid learning rate"));
   REQUIRE_THROWS_WITH(SGD({&q.W, &q.W}, 0.1), Catch::Contains("more than once"));
   REQUIRE_THROWS_WITH(SGD({&q.W, nullptr}, 0.1), Catch::Contains("null parameter"));
   REQUIRE_THROWS_WITH(SGD(q.params(), -0.1), Catch::Contains("invalid learning rate"));
@@ -369,4 +384,161 @@ TEST_CASE("Optimizer: bad arguments are refused with a clear message", "[optim]"
   REQUIRE_THROWS_WITH(opt.step(), Catch::Contains("SGD: parameter 'bias' has value shape (3) but grad shape (4)"));
   REQUIRE(q.values() == before);  // W, checked first and fine, was not updated either
   REQUIRE(opt.steps() == 0);
+}
+
+// ---------------------------------------------------------------- parameter groups
+//
+// The group tests put W and b in two groups with their own lr and weight
+// decay; the reference numbers come from the script at the top with, e.g.,
+//   torch.optim.SGD([{'params': [W]}, {'params': [b], 'lr': 0.01, 'weight_decay': 0.5}], lr=0.1)
+
+TEST_CASE("Param groups: SGD moves each group by its own lr and weight decay (PyTorch)",
+          "[optim]") {
+  auto make = [](std::vector<ParamGroup> g) { return SGD(g); };
+  // By hand, after one step: W[0] g = 0.6, w = 0.5 - 0.1 * 0.6 = 0.44 (lr 0.1);
+  // b[0] g = 1.5 * 0.3 - 0.5 + 0.5 * 0.3 = 0.1, w = 0.3 - 0.01 * 0.1 = 0.299 (lr 0.01, decay 0.5).
+  // torch.optim.SGD([{'params': [W]}, {'params': [b], 'lr': 0.01, 'weight_decay': 0.5}], lr=0.1)
+  require_close(run_groups(make, 0.1, 0, 0.01, 0.5, 1),
+                {0.44, -0.77999999999999992, 1.395, 1.3999999999999999, 0.29899999999999999,
+                 -0.69674999999999998, 0.095000000000000001});
+  // The same with momentum=0.9, three steps: W matches the one-group run
+  // ("SGD: momentum matches PyTorch"), b follows its own lr and decay.
+  auto make_momentum = [](std::vector<ParamGroup> g) { return SGD(g, 0.9); };
+  require_close(run_groups(make_momentum, 0.1, 0, 0.01, 0.5, 3),
+                {0.19159999999999996, 0.031800000000000175, 0.93588749999999998,
+                 -0.55600000000000027, 0.29448560000000001, -0.68188431718749998,
+                 0.073019874999999998});
+}
+
+TEST_CASE("Param groups: RMSprop and Adam use each group's lr and weight decay (PyTorch)",
+          "[optim]") {
+  // torch.optim.RMSprop([{'params': [W], 'weight_decay': 0.1}, {'params': [b], 'lr': 0.05}],
+  //                     lr=0.01, momentum=0.5)
+  auto rmsprop = [](std::vector<ParamGroup> g) { return RMSprop(g, 0.99, 1e-8, 0.5); };
+  require_close(run_groups(rmsprop, 0.01, 0.1, 0.05, 0, 3),
+                {0.18453996264519085, -0.67253600180537687, 1.1668834281387341,
+                 1.6668834094871667, 0.2148908208767574, -0.66076457397523836,
+                 0.12784133756107324});
+  // torch.optim.Adam([{'params': [W], 'lr': 0.1}, {'params': [b], 'lr': 0.02, 'weight_decay': 0.1}],
+  //                  lr=1e-3, betas=(0.8, 0.99))
+  auto adam = [](std::vector<ParamGroup> g) { return Adam(g, 0.8, 0.99); };
+  require_close(run_groups(adam, 0.1, 0, 0.02, 0.1, 3),
+                {0.20542440791941727, -0.70234778292625932, 1.2010742406409234,
+                 1.7011364376983351, 0.31615043528329639, -0.64097922194274848,
+                 0.041201413429683642});
+}
+
+TEST_CASE("Param groups: lr(i), set_lr(i, lr), set_lr(lr) and the checks", "[optim]") {
+  Quadratic q;
+  // A braced list of groups works as well as a vector; and a braced list of
+  // two parameters still means one group (this line would not compile if
+  // it were ambiguous).
+  SGD opt({{{&q.W}, 0.1}, {{&q.b}, 0.01, 1e-4}}, 0.9);
+  SGD plain({&q.W, &q.b}, 0.1);
+  REQUIRE(plain.param_groups().size() == 1);
+
+  REQUIRE(opt.param_groups().size() == 2);
+  REQUIRE(opt.lr() == 0.1);  // the first group's
+  REQUIRE(opt.lr(1) == 0.01);
+  REQUIRE(opt.param_groups()[1].weight_decay == 1e-4);
+  opt.set_lr(1, 0.005);
+  REQUIRE(opt.lr(0) == 0.1);
+  REQUIRE(opt.lr(1) == 0.005);
+  opt.set_lr(0.2);  // every group
+  REQUIRE(opt.lr(0) == 0.2);
+  REQUIRE(opt.lr(1) == 0.2);
+  REQUIRE_THROWS_WITH(opt.set_lr(2, 0.1), Catch::Contains("no parameter group 2 (there are 2)"));
+  REQUIRE_THROWS_WITH(opt.lr(5), Catch::Contains("no parameter group 5"));
+  REQUIRE_THROWS_WITH(opt.set_lr(1, -1), Catch::Contains("invalid learning rate"));
+
+  // The error names the group; a parameter may not sit in two groups.
+  REQUIRE_THROWS_WITH(Adam({{{&q.W}, 0.1}, {{&q.b}, -0.01}}),
+                      Catch::Contains("Adam group 1: invalid learning rate"));
+  REQUIRE_THROWS_WITH(SGD({{{&q.W}, 0.1}, {{&q.b}, 0.01, std::nan("")}}),
+                      Catch::Contains("SGD group 1: invalid weight_decay"));
+  REQUIRE_THROWS_WITH(SGD({{{&q.W}, 0.1}, {{&q.W, &q.b}, 0.01}}),
+                      Catch::Contains("more than once"));
+  REQUIRE_THROWS_WITH(RMSprop({{{}, 0.1}}), Catch::Contains("empty parameter list"));
+  // An empty group is allowed next to a non-empty one.
+  REQUIRE_NOTHROW(RMSprop({{{}, 0.1}, {q.params(), 0.01}}));
+}
+
+TEST_CASE("set_steps restores the step counter (resuming from a checkpoint)", "[optim]") {
+  Quadratic q;
+  Adam opt(q.params(), 0.1);
+  train(opt, q, 2);
+  REQUIRE(opt.steps() == 2);
+  opt.set_steps(1000);
+  REQUIRE(opt.steps() == 1000);
+  opt.step();
+  REQUIRE(opt.steps() == 1001);
+  REQUIRE(opt.state()[0].step == 3);  // the per-parameter counts are the state's
+  REQUIRE_THROWS_WITH(opt.set_steps(-1), Catch::Contains("invalid step count"));
+}
+
+namespace {
+
+// The seed's network shape: net.features and net.classifier.
+struct FeaturesAndClassifier {
+  Sequential net;
+  Linear* features_fc;
+  BatchNorm1d* features_bn;
+  Linear* classifier_fc;
+  FeaturesAndClassifier() {
+    auto features = std::make_unique<Sequential>();
+    features_fc = &features->add<Linear>(4, 3);  // features.0.weight, features.0.bias
+    features_bn = &features->add<BatchNorm1d>(3);  // features.1.weight, features.1.bias
+    auto classifier = std::make_unique<Sequential>();
+    classifier_fc = &classifier->add<Linear>(3, 2);  // classifier.0.weight, classifier.0.bias
+    net.add("features", std::move(features));
+    net.add("classifier", std::move(classifier));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("group_parameters: a larger lr for the classifier, as in the seed notes", "[optim]") {
+  FeaturesAndClassifier m;
+  // optim.SGD([{'params': net.features.parameters()},
+  //            {'params': net.classifier.parameters(), 'lr': 0.01}], lr=0.001)
+  const std::vector<ParamGroup> groups =
+      group_parameters(m.net.named_parameters(), {{name_starts_with("classifier."), 0.01}}, 0.001);
+  REQUIRE(groups.size() == 2);
+  REQUIRE(groups[0].params ==
+          std::vector<Param*>{&m.classifier_fc->weight, &m.classifier_fc->bias});
+  REQUIRE(groups[0].lr == 0.01);
+  REQUIRE(groups[1].params == std::vector<Param*>{&m.features_fc->weight, &m.features_fc->bias,
+                                                  &m.features_bn->weight, &m.features_bn->bias});
+  REQUIRE(groups[1].lr == 0.001);
+
+  // One step with every grad = 1: each parameter moves by its own group's lr.
+  SGD opt(groups);
+  for (Param* p : m.net.params()) p->grad.fill(1);
+  const real classifier_before = m.classifier_fc->weight.value[0];
+  const real features_before = m.features_fc->weight.value[0];
+  opt.step();
+  const double tol = kDoubleBuild ? 1e-12 : 1e-6;
+  REQUIRE(classifier_before - m.classifier_fc->weight.value[0] == Approx(0.01).margin(tol));
+  REQUIRE(features_before - m.features_fc->weight.value[0] == Approx(0.001).margin(tol));
+
+  REQUIRE_THROWS_WITH(group_parameters(m.net.named_parameters(),
+                                       {{name_starts_with("clasifier."), 0.01}}, 0.001),
+                      Catch::Contains("rule 0 matches no parameter"));
+}
+
+TEST_CASE("group_parameters: no weight decay on biases and batch norm", "[optim]") {
+  FeaturesAndClassifier m;
+  const std::vector<ParamGroup> groups =
+      group_parameters(m.net.named_parameters(), {{biases_and_norms(), 0.1, 0.0}}, 0.1, 5e-4);
+  REQUIRE(groups.size() == 2);
+  REQUIRE(groups[0].params == std::vector<Param*>{&m.features_fc->bias, &m.features_bn->weight,
+                                                  &m.features_bn->bias, &m.classifier_fc->bias});
+  REQUIRE(groups[0].weight_decay == 0);
+  REQUIRE(groups[1].params ==
+          std::vector<Param*>{&m.features_fc->weight, &m.classifier_fc->weight});
+  REQUIRE(groups[1].weight_decay == 5e-4);
+  // Rules that cover everything leave no last group.
+  REQUIRE(group_parameters(m.net.named_parameters(),
+                           {{biases_and_norms(), 0.1}, {name_starts_with(""), 0.2}}, 0.3)
+              .size() == 2);
 }

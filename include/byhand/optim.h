@@ -31,14 +31,37 @@
 // resume training exactly where it stopped.
 //
 // Parameter groups. As in PyTorch, parameters sit in groups and lr and
-// weight_decay belong to the group (say, no weight decay on biases); the other
-// hyper-parameters belong to the optimizer. The constructors below take one
-// list of parameters, which becomes a single group.
+// weight_decay belong to the group (say, a smaller lr for pretrained features
+// than for a new classifier, or no weight decay on biases); the other
+// hyper-parameters (momentum, betas, ...) belong to the optimizer. Each
+// optimizer has two constructors: one takes a plain list of parameters, which
+// becomes a single group; the other takes the groups, each with its own lr
+// and weight decay. PyTorch's
+//
+//   optim.SGD([{'params': net.features.parameters()},
+//              {'params': net.classifier.parameters(), 'lr': 0.01}], lr=0.001, momentum=0.9)
+//
+// is, in byhand, either spelled out
+//
+//   SGD opt({{features.params(), 0.001}, {classifier.params(), 0.01}}, /*momentum=*/0.9);
+//
+// or built from the model's parameter names with group_parameters() below:
+//
+//   SGD opt(group_parameters(net.named_parameters(),
+//                            {{name_starts_with("classifier."), 0.01}}, /*default_lr=*/0.001),
+//           /*momentum=*/0.9);
+//
+// A group always states its lr: there is no "use the default" marker inside a
+// ParamGroup (PyTorch fills missing keys from the constructor's defaults);
+// group_parameters() is where a default lr comes in.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "byhand/layer.h"
@@ -68,6 +91,50 @@ struct ParamGroup {
   double weight_decay = 0;  // L2 penalty: grad + weight_decay * w is used in place of grad
 };
 
+// The list of groups the group constructors take: a std::vector<ParamGroup>
+// or a braced list of groups converts to it. Why not take the vector itself:
+// then SGD({&w, &b}, 0.1) would be ambiguous, since a vector of groups can
+// also be built from two pointers (its iterator-range constructor).
+struct ParamGroups {
+  ParamGroups(std::vector<ParamGroup> groups) : list(std::move(groups)) {}
+  ParamGroups(std::initializer_list<ParamGroup> groups) : list(groups) {}
+  std::vector<ParamGroup> list;
+};
+
+// ---- Building groups from parameter names
+
+// Decides whether a parameter, with its full name, belongs to a group.
+using ParamFilter = std::function<bool(const NamedParam&)>;
+
+// One rule of group_parameters(): the parameters that `match` accepts get
+// this lr and weight decay.
+struct GroupRule {
+  ParamFilter match;
+  double lr = 0;
+  double weight_decay = 0;
+};
+
+// Splits a model's named_parameters() into groups: a parameter joins the group
+// of the first rule that matches it (group i belongs to rules[i], in the order
+// of the parameters), and the parameters no rule matches form one last group
+// with default_lr and default_weight_decay (left out when no parameter is
+// left). A rule that matches nothing throws std::invalid_argument naming it,
+// as it is almost always a misspelt name ("feature." for "features.").
+std::vector<ParamGroup> group_parameters(const std::vector<NamedParam>& params,
+                                         const std::vector<GroupRule>& rules, double default_lr,
+                                         double default_weight_decay = 0);
+
+// The parameters whose full name begins with `prefix`, e.g. "classifier.".
+ParamFilter name_starts_with(std::string prefix);
+
+// Biases and normalization parameters: everything with fewer than two
+// dimensions (a Linear or Conv2d bias, batch norm's weight and bias). The
+// usual rule for "no weight decay on these" (timm's param_groups_weight_decay):
+// they hold few numbers and are not what makes a model overfit, and pulling
+// them towards zero only shifts or shrinks the activations. Used as
+//   group_parameters(net.named_parameters(), {{biases_and_norms(), lr, 0.0}}, lr, 5e-4)
+ParamFilter biases_and_norms();
+
 class Optimizer {
  public:
   virtual ~Optimizer();
@@ -87,12 +154,22 @@ class Optimizer {
   // counts the step.
   void step();
 
-  // The learning rate: lr() reads the first group's, set_lr() sets every
-  // group's (learning-rate schedules call it between steps).
+  // The learning rate: lr() reads the first group's, set_lr(lr) sets every
+  // group's to the same value. With several groups, lr(i) and set_lr(i, lr)
+  // read and set group i's (this is what the schedules in schedule.h call, so
+  // that each group keeps its own ratio). A negative or NaN lr, or a group
+  // index out of range, throws std::invalid_argument.
   double lr() const;
   void set_lr(double lr);
+  double lr(size_t group) const;
+  void set_lr(size_t group, double lr);
 
   int64_t steps() const { return steps_; }  // number of step() calls so far
+
+  // Restore the step() counter when resuming from a checkpoint (the
+  // per-parameter counts live in state()[i].step and are restored with it).
+  // Throws std::invalid_argument when `steps` is negative.
+  void set_steps(int64_t steps);
 
   const std::vector<ParamGroup>& param_groups() const { return groups_; }
 
@@ -103,7 +180,8 @@ class Optimizer {
 
  protected:
   // `who` names the optimizer in error messages. Rejects an empty list, a null
-  // or repeated parameter, a negative lr or weight decay.
+  // or repeated parameter, a negative or NaN lr or weight decay. A group may
+  // be empty as long as some group is not.
   Optimizer(const std::string& who, std::vector<ParamGroup> groups);
 
   // Apply this optimizer's update to one parameter. `state.step` has already
@@ -125,6 +203,8 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<Param*> params, double lr, double momentum = 0, double dampening = 0,
       double weight_decay = 0, bool nesterov = false);
+  // Each group with its own lr and weight decay.
+  SGD(ParamGroups groups, double momentum = 0, double dampening = 0, bool nesterov = false);
   std::string name() const override { return "SGD"; }
 
  protected:
@@ -141,6 +221,9 @@ class RMSprop : public Optimizer {
  public:
   RMSprop(std::vector<Param*> params, double lr = 0.01, double alpha = 0.99, double eps = 1e-8,
           double weight_decay = 0, double momentum = 0, bool centered = false);
+  // Each group with its own lr and weight decay.
+  RMSprop(ParamGroups groups, double alpha = 0.99, double eps = 1e-8, double momentum = 0,
+          bool centered = false);
   std::string name() const override { return "RMSprop"; }
 
  protected:
@@ -158,6 +241,9 @@ class Adam : public Optimizer {
  public:
   Adam(std::vector<Param*> params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
        double eps = 1e-8, double weight_decay = 0, bool amsgrad = false);
+  // Each group with its own lr and weight decay.
+  Adam(ParamGroups groups, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
+       bool amsgrad = false);
   std::string name() const override { return "Adam"; }
 
  protected:

@@ -71,6 +71,10 @@ struct TrainingDiverged : std::runtime_error {
 std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer& optimizer,
                             DataLoader& train, DataLoader* val, const FitOptions& opts = {});
 
+// The header line of a history CSV (read_history_csv in plot.h checks it).
+inline constexpr const char* kHistoryCsvHeader =
+    "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds";
+
 // The history as CSV: epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds.
 // Written to a temporary file and renamed over `path`, so a crash never leaves
 // half a file where the previous one was.

@@ -1,0 +1,273 @@
+// bench_conv.cpp — how fast is Conv2d, against the machine's peak?
+//
+// One layer, the middle of a small ResNet: Conv2d(64, 64, 3x3, padding 1) on a
+// batch of 32 images of 16x16. Counted FLOPs (a multiply-add is 2):
+//   forward      2 * N * C_out * Ho * Wo * C_in * kh * kw     (0.60 GFLOP)
+//   backward     the same again for dW, and again for dx      (1.21 GFLOP)
+// GFLOP/s are from the fastest of --reps timed runs (the machine is shared and
+// noisy; the fastest run is the one least disturbed) with the median beside it.
+// bench/torch_conv.py times PyTorch on the same layer the same way.
+//
+// Two peaks are printed, because this machine has two:
+//   * 179 GFLOP/s, the figure of the issue: 2 cores * 2.8 GHz * 32 flops per
+//     cycle (two 8-float AVX2 FMAs, or one 16-float AVX-512 FMA, per cycle).
+//     It is what BLIS's AVX2 ('haswell') kernels can reach, and those are the
+//     kernels Debian's BLIS picks on this virtual machine (it cannot tell how
+//     many FMA units the CPU has, and plays safe).
+//   * the measured one: a loop of independent AVX-512 FMAs on one thread, times
+//     the threads. On this CPU (two AVX-512 FMA units per core) it is about
+//     twice the first, and it is the one oneDNN (PyTorch) runs against.
+// --peak G replaces the first. The program also prints what BLIS's own sgemm
+// reaches on a big 2000^3 product on one thread (times the threads): the most
+// a GEMM-based layer can hope for with the kernels BLIS chose.
+//
+// Then it splits one thread's work into its steps (pad, im2col, the three
+// GEMMs, the reorders, col2im) the way each thread runs them, to show where
+// the time goes.
+//
+//   build/bench/bench_conv [--threads N] [--reps R] [--peak GFLOPS]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+#if defined(__AVX512F__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+#include "byhand/im2col.h"
+#include "byhand/layers/conv2d.h"
+#include "byhand/ops.h"
+
+using namespace byhand;
+using Clock = std::chrono::steady_clock;
+using ops::Trans;
+
+struct Timing {
+  double best, median;  // seconds
+};
+
+// Runs f `reps` times (after one untimed warm-up run) and keeps the fastest
+// and the median time.
+static Timing time_it(int reps, const std::function<void()>& f) {
+  f();
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = Clock::now();
+    f();
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return {t.front(), t[t.size() / 2]};
+}
+
+// GFLOP/s of one core's FMA units, the widest this build can use (AVX-512,
+// else AVX2; "" and 0 without FMA): 12 independent FMA chains in flight, enough
+// to hide the FMA latency on two FMA units. (Intrinsics, because -std=c++17
+// turns off the contraction of a*b + c into an FMA.)
+#if defined(__AVX512F__)
+static const char* const kFmaName = "AVX-512";
+#elif defined(__FMA__)
+static const char* const kFmaName = "AVX2";
+#else
+static const char* const kFmaName = "";
+#endif
+static double fma_gflops_one_core() {
+#if defined(__AVX512F__) || defined(__FMA__)
+#ifdef __AVX512F__
+  using vec = __m512;
+  const int lanes = 16;
+  auto fma = [](vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); };
+  auto set1 = [](float v) { return _mm512_set1_ps(v); };
+#else
+  using vec = __m256;
+  const int lanes = 8;
+  auto fma = [](vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); };
+  auto set1 = [](float v) { return _mm256_set1_ps(v); };
+#endif
+  const int64_t iters = 20000000;
+  double best = 0;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto t0 = Clock::now();
+    vec acc[12];
+    for (int k = 0; k < 12; ++k) acc[k] = set1(float(k) * 1e-3f);
+    const vec a = set1(0.999999f), b = set1(1e-7f);
+    for (int64_t i = 0; i < iters; ++i)
+      for (int k = 0; k < 12; ++k) acc[k] = fma(acc[k], a, b);
+    float lane[16], sink = 0;
+    for (int k = 0; k < 12; ++k) {
+      std::memcpy(lane, &acc[k], sizeof(vec));
+      sink += lane[0];
+    }
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::max(best, 2.0 * lanes * 12 * double(iters) / s / 1e9);
+    if (sink == 12345) std::printf(" ");  // keeps the loop from being optimised away
+  }
+  return best;
+#else
+  return 0;
+#endif
+}
+
+// GFLOP/s of one single-threaded 2000^3 sgemm through ops::gemm.
+static double blis_gemm_gflops_one_thread() {
+  const int64_t n = 2000;
+  std::vector<real> A(size_t(n * n), real(0.5)), B(size_t(n * n), real(0.25)), C(size_t(n * n));
+  const int saved = num_threads();
+  set_num_threads(1);
+  Timing t = time_it(3, [&] {
+    ops::gemm(Trans::No, Trans::No, n, n, n, 1, A.data(), n, B.data(), n, 0, C.data(), n);
+  });
+  set_num_threads(saved);
+  return 2.0 * double(n * n * n) / t.best / 1e9;
+}
+
+int main(int argc, char** argv) {
+  int threads = 2, reps = 30;
+  double peak = 179.2;  // GFLOP/s of this 2-core machine (2.8 GHz * 32 flops/cycle * 2)
+  bool peak_given = false;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--peak")) peak = std::atof(argv[i + 1]), peak_given = true;
+  }
+  if (!peak_given) peak = peak / 2 * threads;  // the per-core figure times the threads used
+  set_num_threads(threads);
+
+  const int64_t N = 32, C = 64, O = 64, H = 16, W = 16, k = 3;
+  Rng rng(0);
+  Conv2d conv(C, O, k, 1, 1, true, rng);
+  Tensor x({N, C, H, W}), dy({N, O, H, W});
+  for (int64_t i = 0; i < x.numel(); ++i) x[i] = real(rng.normal());
+  for (int64_t i = 0; i < dy.numel(); ++i) dy[i] = real(rng.normal());
+  const double fwd_flops = 2.0 * N * O * H * W * C * k * k;  // Ho = H, Wo = W here
+
+  std::printf("byhand %s, batch %lld, input (%lld, %lld, %lld, %lld), %d thread(s)\n",
+              conv.name().c_str(), (long long)N, (long long)N, (long long)C, (long long)H,
+              (long long)W, threads);
+  const double fma_peak = fma_gflops_one_core() * threads;
+  const double blis = blis_gemm_gflops_one_thread();
+  std::printf("peak: %.1f GFLOP/s (%s)\n", peak,
+              peak_given ? "--peak" : "the issue's: 2.8 GHz * 32 flops/cycle per core");
+  if (fma_peak > 0)
+    std::printf("      %.1f GFLOP/s measured: %s FMA loop on 1 thread, x%d\n", fma_peak, kFmaName,
+                threads);
+  std::printf("BLIS sgemm 2000^3 on 1 thread: %.1f GFLOP/s (x%d = %.1f; BLIS_ARCH_TYPE %s)\n", blis,
+              threads, blis * threads,
+              std::getenv("BLIS_ARCH_TYPE") ? std::getenv("BLIS_ARCH_TYPE") : "unset");
+  if (fma_peak > 0 && blis * threads < 0.6 * fma_peak)
+    std::printf("  (BLIS reaches under 60%% of the measured peak: it is probably running its AVX2\n"
+                "   kernels on an AVX-512 CPU; BLIS_ARCH_TYPE=0 asks BLIS 0.9 for 'skx')\n");
+
+  Timing fwd = time_it(reps, [&] { conv.forward(x); });
+  Timing step = time_it(reps, [&] {
+    conv.forward(x);
+    conv.backward(dy);
+  });
+  const double fwd_best = fwd_flops / fwd.best / 1e9, fwd_med = fwd_flops / fwd.median / 1e9;
+  const double step_best = 3 * fwd_flops / step.best / 1e9;
+  const double step_med = 3 * fwd_flops / step.median / 1e9;
+  auto line = [&](const char* what, double seconds, double gflops, double median) {
+    std::printf("%-17s %6.2f ms  %6.1f GFLOP/s  %3.0f%% of %.0f", what, seconds * 1e3, gflops,
+                100 * gflops / peak, peak);
+    if (fma_peak > 0) std::printf(", %3.0f%% of %.0f", 100 * gflops / fma_peak, fma_peak);
+    std::printf("   (median %.1f)\n", median);
+  };
+  line("forward:", fwd.best, fwd_best, fwd_med);
+  line("forward+backward:", step.best, step_best, step_med);
+
+  // ---- where the time goes: one thread's steps, as Conv2d runs them: groups
+  // of G images with their columns side by side (conv2d.cpp).
+  set_num_threads(1);
+  const ConvGeometry g{C, H, W, k, 1, 1};
+  const int64_t K = g.col_rows(), P = g.col_cols();
+  const int64_t G = std::min(N, (Conv2d::kGemmColumns + P - 1) / P), L = G * P;
+  std::vector<real> xp(size_t(N * g.padded_size())), cols(size_t(K * L)), out(size_t(O * L)),
+      dW(size_t(O * K)), db(static_cast<size_t>(O)), dxp(size_t(g.padded_size())),
+      dx(size_t(N * g.image_size())), y(size_t(dy.numel()));
+  const real* w = conv.weight.value.data();
+  const real* b = conv.bias.value.data();
+  struct Step {
+    const char* what;
+    int per_step;  // times it runs in one forward+backward
+    bool gemm;     // print its GFLOP/s
+    std::function<void(int64_t)> run;  // on the group of images n..n+G-1
+  } steps[] = {
+      {"pad_image (x kept padded for backward)", 1, false,
+       [&](int64_t n) {
+         for (int64_t m = 0; m < G; ++m)
+           ops::pad_image(g, x.data() + (n + m) * g.image_size(),
+                          xp.data() + (n + m) * g.padded_size());
+       }},
+      {"im2col (forward, again in backward)", 2, false,
+       [&](int64_t n) {
+         for (int64_t m = 0; m < G; ++m)
+           ops::im2col(g, xp.data() + (n + m) * g.padded_size(), cols.data() + m * P, L);
+       }},
+      {"GEMM  out = W . cols", 1, true,
+       [&](int64_t) {
+         ops::gemm(Trans::No, Trans::No, O, L, K, 1, w, K, cols.data(), L, 0, out.data(), L);
+       }},
+      {"out -> y (NCHW) + bias", 1, false,
+       [&](int64_t n) {
+         for (int64_t o = 0; o < O; ++o)
+           for (int64_t m = 0; m < G; ++m)
+             for (int64_t p = 0; p < P; ++p)
+               y[size_t(((n + m) * O + o) * P + p)] = out[size_t(o * L + m * P + p)] + b[o];
+       }},
+      {"dy -> dY (C_out, G*P) + bias grad", 1, false,
+       [&](int64_t n) {
+         for (int64_t o = 0; o < O; ++o) {
+           real sum = 0;
+           for (int64_t m = 0; m < G; ++m)
+#pragma omp simd reduction(+ : sum)
+             for (int64_t p = 0; p < P; ++p) {
+               const real v = dy[((n + m) * O + o) * P + p];
+               out[size_t(o * L + m * P + p)] = v;
+               sum += v;
+             }
+           db[size_t(o)] += sum;
+         }
+       }},
+      {"GEMM  dW^T += cols . dY^T", 1, true,
+       [&](int64_t) {
+         ops::gemm(Trans::No, Trans::Yes, K, O, L, 1, cols.data(), L, out.data(), L, 1,
+                   dW.data(), O);
+       }},
+      {"GEMM  dcols = W^T . dY", 1, true,
+       [&](int64_t) {
+         ops::gemm(Trans::Yes, Trans::No, K, L, O, 1, w, K, out.data(), L, 0, cols.data(), L);
+       }},
+      {"col2im + crop_image", 1, false,
+       [&](int64_t n) {
+         for (int64_t m = 0; m < G; ++m) {
+           ops::col2im(g, cols.data() + m * P, dxp.data(), L);
+           ops::crop_image(g, dxp.data(), dx.data() + (n + m) * g.image_size());
+         }
+       }},
+  };
+  std::printf("where one thread's time goes (1 thread, all %lld images in groups of %lld, ms):\n",
+              (long long)N, (long long)G);
+  double total = 0;
+  std::vector<double> ms;
+  for (auto& s : steps) {
+    Timing t = time_it(std::max(3, reps / 3), [&] {
+      for (int64_t n = 0; n + G <= N; n += G) s.run(n);
+    });
+    ms.push_back(t.best * 1e3);
+    total += t.best * 1e3 * s.per_step;
+  }
+  for (size_t i = 0; i < ms.size(); ++i) {
+    std::printf("  %-40s %6.2f x%d  %3.0f%%", steps[i].what, ms[i], steps[i].per_step,
+                100 * ms[i] * steps[i].per_step / total);
+    if (steps[i].gemm) std::printf("  %5.1f GFLOP/s", fwd_flops / ms[i] / 1e6);
+    std::printf("\n");
+  }
+  std::printf("  total %.2f ms = %.1f GFLOP/s on one thread\n", total, 3 * fwd_flops / total / 1e6);
+  std::printf("RESULT conv_fwd_gflops %.1f\n", fwd_best);
+  std::printf("RESULT conv_fwdbwd_gflops %.1f\n", step_best);
+  return 0;
+}

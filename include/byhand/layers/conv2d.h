@@ -1,0 +1,91 @@
+// conv2d.h — Conv2d: a 2-D convolution layer (torch.nn.Conv2d), by hand.
+//
+//   x : (N, C_in, H, W)                 a batch of N images
+//   W : (C_out, C_in, kh, kw)           named "weight", as in PyTorch
+//   b : (C_out)                         named "bias" (absent with bias = false)
+//   y : (N, C_out, Ho, Wo)   Ho = (H + 2*ph - kh)/sh + 1,  Wo = (W + 2*pw - kw)/sw + 1
+//
+//   y[n, o, oh, ow] = b[o] + sum over c, i, j of
+//                     W[o, c, i, j] * x[n, c, oh*sh - ph + i, ow*sw - pw + j]
+//
+// with x = 0 outside the image (zero padding). Like PyTorch's, this is a
+// cross-correlation: the kernel is not flipped.
+//
+// How it is computed (im2col.h explains the trick): for each image n,
+//
+//   forward    cols  = im2col(pad_image(x[n]))     (C_in*kh*kw, Ho*Wo)
+//              y[n]  = W · cols + b                (C_out, Ho*Wo)   one GEMM
+//
+//   backward   dW   += dy[n] · cols^T              (C_out, C_in*kh*kw)
+//              db   += sum over positions of dy[n] (C_out)
+//              dcols = W^T · dy[n]                 (C_in*kh*kw, Ho*Wo)
+//              dx[n] = crop_image(col2im(dcols))   (C_in, H, W)
+//
+// where W is viewed as the matrix (C_out, C_in*kh*kw) — the same memory. The
+// backward lines are the Linear layer's (linear.h) with cols in the place of x:
+// a convolution IS a Linear layer applied to every patch, with shared weights.
+// (For speed, the columns of a few images sit side by side in one GEMM when
+// an image has few output positions; see conv2d.cpp.) As for every layer
+// (layer.h), backward overwrites dx and ADDS to weight.grad and bias.grad; with
+// set_input_grad(false) it skips dcols and col2im, the dx half of its work.
+//
+// Default initialisation is PyTorch's (init::linear_default_): W and b uniform
+// in ±1/sqrt(C_in*kh*kw), drawn from byhand::global_rng() unless an Rng is given.
+//
+//   Conv2d conv1(1, 6, 5, 1, 2);          // LeNet's first layer: 5x5, padding 2
+//   Conv2d conv(64, 64, 3, 1, 1, false);  // ResNet style: 3x3, padding 1, no bias
+//   Conv2d odd(3, 8, {3, 5}, {1, 2});     // non-square kernel and stride
+#pragma once
+
+#include "byhand/im2col.h"
+#include "byhand/layer.h"
+#include "byhand/layers/size2.h"
+#include "byhand/random.h"
+
+namespace byhand {
+
+class Conv2d : public Layer {
+ public:
+  Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Size2 stride = 1,
+         Size2 padding = 0, bool bias = true, Rng& rng = global_rng());
+
+  // "Conv2d(1, 6, kernel_size=5, stride=1, padding=2)"
+  std::string name() const override;
+  // (N, C_in, H, W) -> (N, C_out, Ho, Wo). Throws, naming the layer and both
+  // shapes, on a wrong rank, a wrong channel count, or an image smaller than
+  // the kernel (after padding).
+  Shape output_shape(const Shape& input) const override;
+
+  int64_t in_channels() const { return in_; }
+  int64_t out_channels() const { return out_; }
+  Size2 kernel_size() const { return kernel_; }
+  Size2 stride() const { return stride_; }
+  Size2 padding() const { return padding_; }
+  bool has_bias() const { return has_bias_; }
+
+  // Images with few output positions P = Ho*Wo are put side by side until a
+  // GEMM has at least this many columns (conv2d.cpp says why).
+  static constexpr int64_t kGemmColumns = 512;
+
+  Param weight{"weight"};  // (C_out, C_in, kh, kw)
+  Param bias{"bias"};      // (C_out); empty when bias = false
+
+ protected:
+  void forward_into(const Tensor& x, Tensor& y) override;
+  void backward_into(const Tensor& dy, Tensor& dx) override;
+
+ private:
+  ConvGeometry geometry(const Shape& input) const;  // of one image of this input
+  int64_t in_, out_;
+  Size2 kernel_, stride_, padding_;
+  bool has_bias_;
+  Tensor x_padded_;   // (N, C_in, H + 2*ph, W + 2*pw): the input with its zero
+                      // border; backward rebuilds cols from it
+  Tensor workspace_;  // per thread, for one group of G images: cols (K, G*P), a
+                      // (C_out, G*P) matrix and one padded image's gradient;
+                      // kept from call to call, so only the first call allocates
+  Tensor grad_partials_;  // (threads, C_out*K + C_out): each thread's share of dW
+                          // and db, summed into the Params at the end
+};
+
+}  // namespace byhand

@@ -1,0 +1,270 @@
+// conv2d.cpp — Conv2d forward and backward, side by side (conv2d.h).
+//
+// How the work is cut up, and why. Measured with bench/bench_conv.cpp and
+// variants of this file on the 2-core machine of the issue; GFLOP/s of
+// forward + backward, with BLIS's AVX2 kernels | its AVX-512 kernels (which
+// one BLIS picks depends on the machine, see bench_conv.cpp):
+//
+//  * Threads split the BATCH, not each GEMM. Every thread takes its share of
+//    the images and runs pad, im2col, GEMM and col2im on them alone; its GEMMs
+//    are single-threaded BLIS calls (ops::gemm called inside a parallel region
+//    stays on the calling thread). No thread waits for another until the end,
+//    and the columns a thread writes are still in its own L2 cache when its
+//    GEMM reads them. On the benchmark layer, Conv2d(64, 64, 3, padding 1) on
+//    32 images of 16x16, 2 threads: 141 | 176 this way, 127 | 150 when every
+//    GEMM is split over the two cores instead (ops::gemm's own split).
+//  * Images are GROUPED, their columns side by side, so that every GEMM has
+//    at least kGemmColumns = 512 columns. A 16x16 image has P = 256 output
+//    positions, a 4x4 image (the last stage of a CIFAR ResNet) only 16: one
+//    image per GEMM hands BLIS a matrix 16 columns wide. Conv2d(256, 256, 3,
+//    padding 1) on 4x4 images, one thread: 37 | 41 one image at a time, 64 | 93
+//    in groups. Bigger is not better: the benchmark layer's whole batch in one
+//    GEMM (cols 576 x 8192, 19 MB, far beyond the cache) runs at 61 | 89 on
+//    one thread, groups of two images at 72 | 98.
+//  * The input is padded once and kept padded for backward, so that im2col and
+//    col2im are plain copies without bounds tests (im2col.cpp): on the
+//    benchmark layer im2col went from 1.84 to 0.70 ms per batch, col2im from
+//    1.86 to 1.05, GEMMs now take 88% of one thread's time.
+#include "byhand/layers/conv2d.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "byhand/init.h"
+#include "byhand/ops.h"
+
+namespace byhand {
+
+using ops::Trans;
+
+// Pointwise loops below this many elements stay on one thread. (Inside the
+// per-thread work below they run on the calling thread anyway.)
+static constexpr int64_t kParallelElements = 1 << 15;
+
+// How the batch is cut up. Each thread takes a contiguous share of the images
+// and works through it alone, a group of G images at a time, with the columns
+// of the group side by side so that each GEMM has G*P >= kGemmColumns columns
+// (or all of the thread's images). See the top of this file for why.
+struct BatchSplit {
+  int threads;    // threads that get images
+  int64_t group;  // G, images per GEMM
+  int64_t first(int t, int64_t N) const { return N * t / threads; }  // thread t: [first(t), first(t + 1))
+};
+static BatchSplit split_batch(int64_t N, int64_t P) {
+  const int threads = int(std::max<int64_t>(1, std::min<int64_t>(num_threads(), N)));
+  const int64_t per_thread = (N + threads - 1) / threads;
+  const int64_t group = std::min(per_thread, (Conv2d::kGemmColumns + P - 1) / P);
+  return {threads, std::max<int64_t>(1, group)};
+}
+
+// One thread's slice of workspace_, for a group of G images: cols (K, G*P),
+// a (C_out, G*P) matrix (the GEMM's out, or dY) and one padded image's
+// gradient (C_in, Hp, Wp). Each part starts on a cache line of its own.
+struct Slice {
+  int64_t cols, out, padded;
+  int64_t total() const { return cols + out + padded; }
+};
+static Slice slice_sizes(const ConvGeometry& g, int64_t C_out, int64_t group) {
+  auto lines = [](int64_t n) { return (n + 15) / 16 * 16; };
+  const int64_t L = group * g.col_cols();
+  return {lines(g.col_rows() * L), lines(C_out * L), lines(g.padded_size())};
+}
+
+// Runs work(t) for t = 0 .. threads-1, each on its own OpenMP thread. With one
+// thread it is a plain call, so that the parallel loops inside (pad, im2col,
+// ops::gemm) can use every core for a batch of one. (`#pragma omp parallel
+// if (false)` would not do: libgomp starts fresh threads for every parallel
+// loop nested in a region, even an inactive one, ~150 us each here.)
+template <class Work>
+static void run_on_threads(int threads, const Work& work) {
+  if (threads == 1) {
+    work(0);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  work(omp_get_thread_num());
+}
+
+// out is a group's (C_out, G*P) GEMM result: image m's output channel o is the
+// row segment out[o, m*P : (m+1)*P]. Copy each into y[m, o, :] (NCHW), adding b[o].
+static void scatter_to_images(const real* out, const real* b, real* y, int64_t C_out, int64_t P,
+                              int64_t G) {
+#pragma omp parallel for if (G * C_out * P >= kParallelElements)
+  for (int64_t o = 0; o < C_out; ++o) {
+    const real b_o = b ? b[o] : real(0);
+    for (int64_t m = 0; m < G; ++m) {
+      const real* src = out + o * G * P + m * P;
+      real* dst = y + (m * C_out + o) * P;
+      for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + b_o;
+    }
+  }
+}
+
+// The reverse for dy: dY[o, m*P : (m+1)*P] = dy[m, o, :], the (C_out, G*P)
+// matrix the backward GEMMs read; on the way, db[o] += sum of row o. (The simd
+// reduction lets the compiler keep several partial sums in a vector register;
+// one running sum would wait for every addition before starting the next.)
+static void gather_from_images(const real* dy, real* dY, real* db, int64_t C_out, int64_t P,
+                               int64_t G) {
+#pragma omp parallel for if (G * C_out * P >= kParallelElements)
+  for (int64_t o = 0; o < C_out; ++o) {
+    real sum = 0;
+    for (int64_t m = 0; m < G; ++m) {
+      const real* src = dy + (m * C_out + o) * P;
+      real* dst = dY + o * G * P + m * P;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t p = 0; p < P; ++p) {
+        dst[p] = src[p];
+        sum += src[p];
+      }
+    }
+    if (db) db[o] += sum;
+  }
+}
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Size2 stride,
+               Size2 padding, bool with_bias, Rng& rng)
+    : in_(in_channels),
+      out_(out_channels),
+      kernel_(kernel_size),
+      stride_(stride),
+      padding_(padding),
+      has_bias_(with_bias) {
+  if (in_ <= 0 || out_ <= 0 || kernel_.h <= 0 || kernel_.w <= 0 || stride_.h <= 0 ||
+      stride_.w <= 0 || padding_.h < 0 || padding_.w < 0)
+    throw std::invalid_argument(name() + ": channels, kernel_size and stride must be positive "
+                                         "and padding not negative");
+  weight.init({out_, in_, kernel_.h, kernel_.w});
+  register_param(&weight);
+  if (has_bias_) {
+    bias.init({out_});
+    register_param(&bias);
+  }
+  init::linear_default_(weight.value, has_bias_ ? &bias.value : nullptr, rng);
+}
+
+std::string Conv2d::name() const {
+  return "Conv2d(" + std::to_string(in_) + ", " + std::to_string(out_) +
+         ", kernel_size=" + kernel_.str() + ", stride=" + stride_.str() +
+         ", padding=" + padding_.str() + (has_bias_ ? ")" : ", bias=false)");
+}
+
+Shape Conv2d::output_shape(const Shape& in) const {
+  const std::string expected = "(N, " + std::to_string(in_) + ", H, W)";
+  if (in.rank() != 4 || in[1] != in_) shape_error(expected, in);
+  // The kernel must fit inside the padded image at least once.
+  const int64_t min_h = std::max<int64_t>(1, kernel_.h - 2 * padding_.h);
+  const int64_t min_w = std::max<int64_t>(1, kernel_.w - 2 * padding_.w);
+  if (in[2] < min_h || in[3] < min_w)
+    shape_error(expected + " with H >= " + std::to_string(min_h) + " and W >= " +
+                    std::to_string(min_w) + " (the image, padded, must hold the kernel)",
+                in);
+  const ConvGeometry g = geometry(in);
+  return {in[0], out_, g.out_height(), g.out_width()};
+}
+
+ConvGeometry Conv2d::geometry(const Shape& in) const {  // in = (N, C_in, H, W)
+  return {in[1], in[2], in[3], kernel_, stride_, padding_};
+}
+
+// Forward. W is viewed as the matrix (C_out, K), K = C_in*kh*kw, and an image
+// has P = Ho*Wo output positions. For each group of G images n..n+G-1:
+//   xp[n+m] = pad_image(x[n+m])                        (C_in, Hp, Wp), kept for backward
+//   cols = [im2col(xp[n]) | ... | im2col(xp[n+G-1])]   (K, G*P)
+//   out  = W · cols                                    (C_out, G*P)   one GEMM
+//   y[n+m, o, :] = out[o, m*P : (m+1)*P] + b[o]        (C_out, P) per image, NCHW
+void Conv2d::forward_into(const Tensor& x, Tensor& y) {
+  require_cpu(x, who());
+  const ConvGeometry g = geometry(x.shape());
+  const int64_t N = x.dim(0), K = g.col_rows(), P = g.col_cols();
+  const BatchSplit split = split_batch(N, P);
+  const Slice slice = slice_sizes(g, out_, split.group);
+  x_padded_.resize({N, in_, g.padded_height(), g.padded_width()});
+  workspace_.resize({split.threads, slice.total()});  // allocates on the first call only
+  const real* b = has_bias_ ? bias.value.data() : nullptr;
+
+  run_on_threads(split.threads, [&](int t) {
+    real* cols = workspace_.data() + t * slice.total();  // (K, G*P)
+    real* out = cols + slice.cols;                       // (C_out, G*P)
+    for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
+      const int64_t G = std::min(split.group, split.first(t + 1, N) - n), L = G * P;
+      for (int64_t m = 0; m < G; ++m) {
+        real* xp = x_padded_.data() + (n + m) * g.padded_size();  // (C_in, Hp, Wp)
+        ops::pad_image(g, x.data() + (n + m) * g.image_size(), xp);
+        ops::im2col(g, xp, cols + m * P, L);
+      }
+      ops::gemm(Trans::No, Trans::No, out_, L, K, 1, weight.value.data(), K,  // W    (C_out, K)
+                cols, L,                                                      // cols (K, L)
+                0, out, L);                                                   // out   = (C_out, L)
+      scatter_to_images(out, b, y.data() + n * out_ * P, out_, P, G);        // y[n..n+G)
+    }
+  });
+}
+
+// Backward, with dy = dL/dy. For each group, dY = [dy[n] | ... | dy[n+G-1]] is
+// (C_out, G*P), and out = W · cols + b, so exactly as in Linear:
+//   dL/dW    = dY · cols^T              ->  dW += (C_out, K), summed over the groups
+//   dL/db[o] = sum of row o of dY       ->  db += (C_out)
+//   dL/dcols = W^T · dY                 ->  dcols (K, G*P)
+//   dL/dx[n+m] = crop_image(col2im(dcols[:, m*P : (m+1)*P]))      (C_in, H, W)
+// col2im sums the gradient of every copy im2col made of a pixel (im2col.h).
+// Each thread sums its groups' dW and db into its own partial; the partials
+// are then added into weight.grad and bias.grad (accumulate, never overwrite).
+// A partial keeps dW transposed, dW^T (K, C_out) += cols · dY^T: the same
+// numbers, but BLIS runs this orientation faster on these shapes (C_out = 64,
+// K = 576, 512 columns: 77 against 75 GFLOP/s with its AVX2 kernels, 118
+// against 90 with AVX-512), and the final sum transposes for free.
+// dx is overwritten, or skipped when nobody wants it (input_grad() off).
+void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
+  const ConvGeometry g = geometry(in_shape_);
+  const int64_t N = dy.dim(0), K = g.col_rows(), P = g.col_cols();
+  const BatchSplit split = split_batch(N, P);
+  const Slice slice = slice_sizes(g, out_, split.group);
+  const int64_t partial_size = (K * out_ + out_ + 15) / 16 * 16;  // dW^T then db
+  const bool want_dx = input_grad();
+  workspace_.resize({split.threads, slice.total()});
+  grad_partials_.resize({split.threads, partial_size});
+
+  run_on_threads(split.threads, [&](int t) {
+    real* cols = workspace_.data() + t * slice.total();      // (K, G*P), then dcols
+    real* dY = cols + slice.cols;                            // (C_out, G*P)
+    real* dxp = dY + slice.out;                              // (C_in, Hp, Wp)
+    real* dWT_t = grad_partials_.data() + t * partial_size;  // (K, C_out)
+    real* db_t = has_bias_ ? dWT_t + K * out_ : nullptr;     // (C_out)
+    std::fill(dWT_t, dWT_t + K * out_ + out_, real(0));
+    for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
+      const int64_t G = std::min(split.group, split.first(t + 1, N) - n), L = G * P;
+      gather_from_images(dy.data() + n * out_ * P, dY, db_t, out_, P, G);  // dY, and db_t +=
+      for (int64_t m = 0; m < G; ++m)                                      // cols, as in forward
+        ops::im2col(g, x_padded_.data() + (n + m) * g.padded_size(), cols + m * P, L);
+      ops::gemm(Trans::No, Trans::Yes, K, out_, L, 1, cols, L,  // cols (K, L)
+                dY, L,                                          // dY^T (L, C_out)
+                1, dWT_t, out_);                                // dW^T += (K, C_out)
+      if (!want_dx) continue;
+      ops::gemm(Trans::Yes, Trans::No, K, L, out_, 1, weight.value.data(), K,  // W^T (K, C_out)
+                dY, L,                                                         // dY  (C_out, L)
+                0, cols, L);                                                   // dcols = (K, L)
+      for (int64_t m = 0; m < G; ++m) {
+        ops::col2im(g, cols + m * P, dxp, L);                                  // (C_in, Hp, Wp)
+        ops::crop_image(g, dxp, dx.data() + (n + m) * g.image_size());         // dx[n+m] = (C_in, H, W)
+      }
+    }
+  });
+
+  // weight.grad[o, k] += sum over threads of dW^T_t[k, o]; bias.grad likewise.
+  real* dW = weight.grad.data();  // (C_out, K)
+#pragma omp parallel for if (out_ * K * split.threads >= kParallelElements)
+  for (int64_t o = 0; o < out_; ++o)
+    for (int t = 0; t < split.threads; ++t) {
+      const real* dWT_t = grad_partials_.data() + t * partial_size;
+      for (int64_t k = 0; k < K; ++k) dW[o * K + k] += dWT_t[k * out_ + o];
+    }
+  if (has_bias_)
+    for (int64_t o = 0; o < out_; ++o)
+      for (int t = 0; t < split.threads; ++t)
+        bias.grad[o] += grad_partials_[t * partial_size + K * out_ + o];
+}
+
+}  // namespace byhand

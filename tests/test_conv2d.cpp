@@ -1,0 +1,373 @@
+// test_conv2d.cpp — Conv2d and im2col/col2im: the fast path against a naive
+// seven-loop convolution, gradient checks over a grid of geometries (double
+// build), hand-computed numbers, shape errors, PyTorch's init and names.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <sstream>
+
+#include "byhand/im2col.h"
+#include "byhand/layers/conv2d.h"
+#include "byhand/ops.h"
+#include "test_helpers.h"
+
+using namespace byhand;
+using byhand_test::require_gradcheck;
+
+static Tensor normal_tensor(const Shape& s, Rng& rng, double std = 1.0) {
+  Tensor t(s);
+  for (int64_t i = 0; i < t.numel(); ++i) t[i] = real(rng.normal(0, std));
+  return t;
+}
+
+// One layer configuration of the grids below.
+struct ConvCase {
+  int64_t n, c_in, c_out, h, w;
+  Size2 kernel, stride, padding;
+  bool bias;
+};
+
+static std::string describe(const ConvCase& c) {
+  std::ostringstream os;
+  os << "N=" << c.n << " " << c.c_in << "->" << c.c_out << " " << c.h << "x" << c.w
+     << " k=" << c.kernel.str() << " s=" << c.stride.str() << " p=" << c.padding.str()
+     << (c.bias ? "" : " no bias");
+  return os.str();
+}
+
+// The definition, in seven loops and in double precision:
+//   y[n, o, oh, ow] = b[o] + sum_{c, i, j} W[o, c, i, j] x[n, c, oh*sh - ph + i, ow*sw - pw + j]
+// Also returns, per output, the sum of |terms|: the scale a float result's
+// rounding error is measured against.
+static void naive_conv2d(const Tensor& x, const Conv2d& conv, std::vector<double>& y,
+                         std::vector<double>& scale) {
+  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const Size2 k = conv.kernel_size(), s = conv.stride(), p = conv.padding();
+  const int64_t O = conv.out_channels();
+  const int64_t Ho = (H + 2 * p.h - k.h) / s.h + 1, Wo = (W + 2 * p.w - k.w) / s.w + 1;
+  y.assign(size_t(N * O * Ho * Wo), 0);
+  scale.assign(y.size(), 0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          double sum = conv.has_bias() ? double(conv.bias.value[o]) : 0.0;
+          double abs_sum = std::fabs(sum);
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t i = 0; i < k.h; ++i)
+              for (int64_t j = 0; j < k.w; ++j) {
+                const int64_t ih = oh * s.h - p.h + i, iw = ow * s.w - p.w + j;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;  // zero padding
+                const double term = double(conv.weight.value.at({o, c, i, j})) *
+                                    double(x.at({n, c, ih, iw}));
+                sum += term;
+                abs_sum += std::fabs(term);
+              }
+          const size_t at = size_t(((n * O + o) * Ho + oh) * Wo + ow);
+          y[at] = sum;
+          scale[at] = abs_sum;
+        }
+}
+
+// ---------------------------------------------------------------- forward against the definition
+TEST_CASE("Conv2d: im2col + GEMM forward equals the naive seven-loop convolution", "[conv]") {
+  Rng rng(11);
+  for (ConvCase c : {
+           ConvCase{1, 1, 1, 5, 5, 3, 1, 0, true},
+           ConvCase{3, 2, 4, 7, 6, 3, 1, 1, true},
+           ConvCase{2, 3, 5, 8, 8, 5, 1, 2, false},
+           ConvCase{4, 3, 2, 9, 11, 3, 2, 1, true},
+           ConvCase{2, 4, 3, 6, 6, 1, 1, 0, true},
+           ConvCase{3, 2, 3, 7, 8, 1, 2, 1, false},
+           ConvCase{2, 3, 2, 6, 9, {2, 3}, {2, 1}, {0, 1}, true},
+           ConvCase{1, 2, 2, 7, 6, {3, 1}, {1, 3}, {2, 0}, true},
+           ConvCase{5, 2, 3, 2, 3, 3, 1, 1, true},       // image smaller than the kernel, padded
+           ConvCase{3, 6, 4, 10, 10, 4, 3, 2, true},     // stride leaves rows unreached
+           ConvCase{1, 8, 16, 40, 40, 3, 1, 1, true},    // batch 1: threads split inside the image
+           ConvCase{7, 16, 8, 12, 12, 3, 1, 1, true}}) { // batch not a multiple of the threads
+    DYNAMIC_SECTION(describe(c)) {
+      Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
+      Tensor x = normal_tensor({c.n, c.c_in, c.h, c.w}, rng);
+      const Tensor& y = conv.forward(x);
+      std::vector<double> expected, scale;
+      naive_conv2d(x, conv, expected, scale);
+      REQUIRE(size_t(y.numel()) == expected.size());
+      for (int64_t e = 0; e < y.numel(); ++e) {
+        INFO("output " << index_string(y.shape(), e));
+        REQUIRE(std::fabs(double(y[e]) - expected[size_t(e)]) <= 1e-5 * scale[size_t(e)] + 1e-12);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- gradient checks
+TEST_CASE("Conv2d: gradient check over strides, paddings, kernels, batches, bias",
+          "[gradcheck][conv]") {
+  Rng rng(12);
+  for (ConvCase c : {
+           ConvCase{1, 1, 1, 5, 5, 3, 1, 0, true},
+           ConvCase{3, 2, 3, 6, 7, 3, 1, 1, true},
+           ConvCase{1, 3, 2, 8, 8, 5, 2, 2, false},
+           ConvCase{3, 2, 4, 5, 6, 1, 1, 0, true},
+           ConvCase{1, 2, 3, 7, 8, 1, 2, 1, true},
+           ConvCase{3, 2, 2, 6, 8, 3, 2, 0, false},
+           ConvCase{1, 3, 2, 5, 5, 5, 1, 2, true},
+           ConvCase{3, 2, 3, 6, 6, 3, 2, 2, true},
+           ConvCase{1, 2, 3, 6, 8, {2, 3}, {2, 1}, {0, 1}, true},
+           ConvCase{3, 1, 2, 7, 6, {3, 1}, {1, 3}, {2, 0}, false},
+           ConvCase{3, 2, 3, 2, 3, 3, 1, 1, true}}) {  // image smaller than the kernel
+    DYNAMIC_SECTION(describe(c)) {
+      Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
+      require_gradcheck(gradcheck(conv, normal_tensor({c.n, c.c_in, c.h, c.w}, rng)));
+    }
+  }
+}
+
+TEST_CASE("Conv2d: gradient check of a larger layer on sampled entries", "[gradcheck][conv]") {
+  Rng rng(13);
+  Conv2d conv(8, 6, 3, 1, 1, true, rng);
+  GradcheckOptions opts;
+  opts.max_entries = 60;  // per tensor: x has 1,536 entries, the weight 432
+  require_gradcheck(gradcheck(conv, normal_tensor({3, 8, 8, 8}, rng), opts));
+}
+
+// ---------------------------------------------------------------- numbers by hand
+TEST_CASE("Conv2d: a 3x3 image and a 2x2 kernel, worked by hand", "[conv]") {
+  Conv2d conv(1, 1, 2);
+  conv.weight.value = Tensor({1, 1, 2, 2}, {1, 2,
+                                            3, 4});
+  conv.bias.value = Tensor({1}, {0.5});
+  Tensor x({1, 1, 3, 3}, {1, 2, 3,
+                          4, 5, 6,
+                          7, 8, 9});
+  // y[oh, ow] = 1*x[oh, ow] + 2*x[oh, ow+1] + 3*x[oh+1, ow] + 4*x[oh+1, ow+1] + 0.5
+  //   y[0, 0] = 1 + 4 + 12 + 20 + 0.5 = 37.5     y[0, 1] = 2 + 6 + 15 + 24 + 0.5 = 47.5
+  //   y[1, 0] = 4 + 10 + 21 + 32 + 0.5 = 67.5    y[1, 1] = 5 + 12 + 24 + 36 + 0.5 = 77.5
+  REQUIRE(conv.forward(x).shape() == Shape{1, 1, 2, 2});
+  CHECK(conv.output().to_vector() == std::vector<real>{37.5, 47.5, 67.5, 77.5});
+
+  // Backward with dy = 1 everywhere:
+  //   dW[i, j] = sum of the pixels that weight touched: the 2x2 block at (i, j)
+  //   db       = the number of outputs, 4
+  //   dx[h, w] = sum of the weights that touched pixel (h, w): the corners see
+  //              one weight, the centre all four
+  const Tensor& dx = conv.backward(Tensor::full({1, 1, 2, 2}, 1));
+  CHECK(conv.weight.grad.to_vector() == std::vector<real>{1 + 2 + 4 + 5, 2 + 3 + 5 + 6,
+                                                          4 + 5 + 7 + 8, 5 + 6 + 8 + 9});
+  CHECK(conv.bias.grad.to_vector() == std::vector<real>{4});
+  CHECK(dx.to_vector() == std::vector<real>{1, 1 + 2, 2,
+                                            1 + 3, 1 + 2 + 3 + 4, 2 + 4,
+                                            3, 3 + 4, 4});
+}
+
+TEST_CASE("Conv2d: padding 1 and stride 2, worked by hand", "[conv]") {
+  Conv2d conv(1, 1, 2, 2, 1, false);
+  conv.weight.value = Tensor({1, 1, 2, 2}, {1, 2,
+                                            3, 4});
+  Tensor x({1, 1, 3, 3}, {1, 2, 3,
+                          4, 5, 6,
+                          7, 8, 9});
+  // Padded to 5x5, the 2x2 kernel steps by 2: Ho = (3 + 2 - 2)/2 + 1 = 2.
+  //   y[0, 0]: rows -1..0, cols -1..0: only x[0, 0] under W[1, 1]: 1*4 = 4
+  //   y[0, 1]: rows -1..0, cols  1..2: x[0, 1]*W[1, 0] + x[0, 2]*W[1, 1] = 6 + 12 = 18
+  //   y[1, 0]: rows  1..2, cols -1..0: x[1, 0]*W[0, 1] + x[2, 0]*W[1, 1] = 8 + 28 = 36
+  //   y[1, 1]: rows  1..2, cols  1..2: 5*1 + 6*2 + 8*3 + 9*4 = 77
+  REQUIRE(conv.forward(x).shape() == Shape{1, 1, 2, 2});
+  CHECK(conv.output().to_vector() == std::vector<real>{4, 18, 36, 77});
+  // Each pixel is under exactly one window (stride = kernel), so dx with dy = 1
+  // is the weight it sits under: rows 0 and 2 of the image sit under kernel
+  // row 1, row 1 under kernel row 0; the same for columns.
+  const Tensor& dx = conv.backward(Tensor::full({1, 1, 2, 2}, 1));
+  CHECK(dx.to_vector() == std::vector<real>{4, 3, 4,
+                                            2, 1, 2,
+                                            4, 3, 4});
+}
+
+TEST_CASE("im2col: one patch becomes one column (the picture in im2col.h)", "[conv]") {
+  // 4x4 image a..p = 1..16, 3x3 kernel, stride 1, padding 1: column 4 of cols
+  // is the patch of output (1, 0): 0 a b / 0 e f / 0 i j.
+  Tensor image({1, 4, 4});
+  for (int64_t e = 0; e < 16; ++e) image[e] = real(e + 1);
+  ConvGeometry g{1, 4, 4, 3, 1, 1};
+  REQUIRE(g.col_rows() == 9);
+  REQUIRE(g.col_cols() == 16);
+  Tensor padded({1, 6, 6}), cols({9, 16});
+  padded.fill(real(NAN));  // every entry must be written
+  cols.fill(real(NAN));
+  ops::pad_image(g, image.data(), padded.data());
+  CHECK(padded.to_vector() == std::vector<real>{0, 0,  0,  0,  0,  0,
+                                                0, 1,  2,  3,  4,  0,
+                                                0, 5,  6,  7,  8,  0,
+                                                0, 9,  10, 11, 12, 0,
+                                                0, 13, 14, 15, 16, 0,
+                                                0, 0,  0,  0,  0,  0});
+  ops::im2col(g, padded.data(), cols.data());
+  std::vector<real> column_4;
+  for (int64_t r = 0; r < 9; ++r) column_4.push_back(cols[r * 16 + 4]);
+  CHECK(column_4 == std::vector<real>{0, 1, 2, 0, 5, 6, 0, 9, 10});
+  CHECK(cols.all_finite());
+  Tensor back({1, 4, 4});
+  ops::crop_image(g, padded.data(), back.data());
+  CHECK(back.to_vector() == image.to_vector());
+}
+
+// For a linear map A, the adjoint A^T is the one map with <A x, c> = <x, A^T c>
+// for every x and c. Here A = im2col o pad_image and A^T = crop_image o col2im.
+TEST_CASE("col2im is the adjoint of im2col: <im2col(pad(x)), c> = <x, crop(col2im(c))>",
+          "[conv]") {
+  Rng rng(14);
+  struct Geo { int64_t c, h, w; Size2 k, s, p; };
+  for (Geo q : {Geo{1, 5, 5, 3, 1, 0}, Geo{2, 6, 7, 3, 1, 1}, Geo{3, 8, 8, 5, 2, 2},
+                Geo{2, 7, 9, {2, 3}, {2, 1}, {0, 1}}, Geo{2, 2, 3, 3, 1, 1},
+                Geo{3, 10, 10, 4, 3, 2},      // the stride leaves rows unreached
+                Geo{40, 12, 12, 3, 1, 1}}) {  // big enough to split over threads
+    ConvGeometry g{q.c, q.h, q.w, q.k, q.s, q.p};
+    const int64_t ld = g.col_cols() + 3;  // columns inside a wider matrix
+    Tensor x = normal_tensor({q.c, q.h, q.w}, rng);
+    Tensor c = normal_tensor({g.col_rows(), ld}, rng);
+    Tensor padded({g.padded_size()}), cols({g.col_rows(), ld}), back({q.c, q.h, q.w});
+    padded.fill(real(NAN));  // col2im overwrites: zeroes first, then adds
+    back.fill(real(NAN));
+    cols.fill(real(0));
+    ops::pad_image(g, x.data(), padded.data());
+    ops::im2col(g, padded.data(), cols.data(), ld);
+    padded.fill(real(NAN));
+    ops::col2im(g, c.data(), padded.data(), ld);
+    ops::crop_image(g, padded.data(), back.data());
+    double lhs = 0, rhs = 0, scale = 0;
+    for (int64_t r = 0; r < g.col_rows(); ++r)
+      for (int64_t p = 0; p < g.col_cols(); ++p) {  // the columns beyond Ho*Wo are not ours
+        lhs += double(cols[r * ld + p]) * double(c[r * ld + p]);
+        scale += std::fabs(double(cols[r * ld + p]) * double(c[r * ld + p]));
+      }
+    for (int64_t e = 0; e < x.numel(); ++e) rhs += double(x[e]) * double(back[e]);
+    CHECK(std::fabs(lhs - rhs) <= 1e-5 * scale);
+    for (int64_t r = 0; r < g.col_rows(); ++r)  // and im2col left them alone
+      for (int64_t p = g.col_cols(); p < ld; ++p) REQUIRE(cols[r * ld + p] == 0);
+  }
+}
+
+// ---------------------------------------------------------------- contract
+TEST_CASE("Conv2d: the result does not depend on the number of threads", "[conv]") {
+  // Batch 5: threads split the images (and group them). Batch 1 of a large
+  // image: the threads split the work inside im2col, col2im and the GEMMs.
+  Rng rng(15);
+  struct Case { int64_t n, c_in, c_out, hw; };
+  for (Case c : {Case{5, 5, 7, 9}, Case{1, 8, 6, 40}}) {
+    Conv2d conv(c.c_in, c.c_out, 3, 1, 1, true, rng);
+    Tensor x = normal_tensor({c.n, c.c_in, c.hw, c.hw}, rng);
+    Tensor dy = normal_tensor({c.n, c.c_out, c.hw, c.hw}, rng);
+    const int threads = num_threads();
+    auto run = [&](int n) {
+      set_num_threads(n);
+      for (Param* p : conv.params()) p->grad.zero();
+      std::vector<real> out = conv.forward(x).to_vector();
+      std::vector<real> dx = conv.backward(dy).to_vector();
+      out.insert(out.end(), dx.begin(), dx.end());
+      for (Param* p : conv.params())
+        for (int64_t e = 0; e < p->grad.numel(); ++e) out.push_back(p->grad[e]);
+      return out;
+    };
+    std::vector<real> one = run(1), three = run(3);
+    set_num_threads(threads);
+    REQUIRE(one.size() == three.size());
+    for (size_t e = 0; e < one.size(); ++e)
+      REQUIRE(double(one[e]) == Approx(double(three[e])).epsilon(1e-4).margin(1e-5));
+  }
+}
+
+TEST_CASE("Conv2d: set_input_grad(false) keeps the parameter gradients, returns no dx",
+          "[conv][contract]") {
+  Rng rng(16);
+  Conv2d a(3, 4, 3, 1, 1, true, rng);
+  Conv2d b(3, 4, 3, 1, 1, true, rng);
+  b.weight.value = a.weight.value;
+  b.bias.value = a.bias.value;
+  b.set_input_grad(false);
+  Tensor x = normal_tensor({2, 3, 6, 6}, rng), dy = normal_tensor({2, 4, 6, 6}, rng);
+  a.forward(x);
+  b.forward(x);
+  REQUIRE(a.backward(dy).shape() == x.shape());
+  REQUIRE(b.backward(dy).numel() == 0);
+  REQUIRE(a.weight.grad.to_vector() == b.weight.grad.to_vector());
+  REQUIRE(a.bias.grad.to_vector() == b.bias.grad.to_vector());
+}
+
+TEST_CASE("Conv2d: wrong input shapes name the layer and both shapes", "[conv][contract]") {
+  Conv2d conv(3, 8, 5);
+  const std::string layer = "Conv2d(3, 8, kernel_size=5, stride=1, padding=0)";
+  REQUIRE_THROWS_WITH(conv.forward(Tensor({2, 75})),  // wrong rank
+                      Catch::Contains(layer) && Catch::Contains("(N, 3, H, W)") &&
+                          Catch::Contains("got (2, 75)"));
+  REQUIRE_THROWS_WITH(conv.forward(Tensor({2, 4, 8, 8})),  // wrong channel count
+                      Catch::Contains(layer) && Catch::Contains("(N, 3, H, W)") &&
+                          Catch::Contains("got (2, 4, 8, 8)"));
+  REQUIRE_THROWS_WITH(conv.forward(Tensor({2, 3, 4, 8})),  // smaller than the 5x5 kernel
+                      Catch::Contains(layer) && Catch::Contains("H >= 5 and W >= 5") &&
+                          Catch::Contains("got (2, 3, 4, 8)"));
+  Conv2d padded(3, 8, 5, 1, 2);  // padding 2 makes a 1x1 image big enough
+  REQUIRE(padded.output_shape({2, 3, 1, 1}) == Shape{2, 8, 1, 1});
+  REQUIRE_THROWS_WITH(padded.forward(Tensor({2, 3, 0, 4})),
+                      Catch::Contains("H >= 1 and W >= 1") && Catch::Contains("got (2, 3, 0, 4)"));
+  conv.forward(Tensor({2, 3, 8, 8}));
+  REQUIRE_THROWS_WITH(conv.backward(Tensor({2, 8, 5, 5})),
+                      Catch::Contains(layer) && Catch::Contains("(2, 8, 4, 4)") &&
+                          Catch::Contains("(2, 8, 5, 5)"));
+  REQUIRE_THROWS_WITH(Conv2d(3, 8, 0), Catch::Contains("must be positive"));
+  REQUIRE_THROWS_WITH(Conv2d(3, 8, 3, 0), Catch::Contains("must be positive"));
+  REQUIRE_THROWS_WITH(Conv2d(3, 8, 3, 1, -1), Catch::Contains("padding not negative"));
+}
+
+TEST_CASE("Conv2d: output sizes follow (H + 2p - k)/s + 1", "[conv]") {
+  CHECK(Conv2d(1, 6, 5).output_shape({64, 1, 28, 28}) == Shape{64, 6, 24, 24});
+  CHECK(Conv2d(1, 6, 5, 1, 2).output_shape({64, 1, 28, 28}) == Shape{64, 6, 28, 28});
+  CHECK(Conv2d(3, 64, 7, 2, 3).output_shape({2, 3, 224, 224}) == Shape{2, 64, 112, 112});
+  CHECK(Conv2d(64, 128, 1, 2).output_shape({2, 64, 56, 56}) == Shape{2, 128, 28, 28});
+  CHECK(Conv2d(2, 3, {3, 5}, {1, 2}, {0, 1}).output_shape({1, 2, 10, 10}) == Shape{1, 3, 8, 4});
+}
+
+// ---------------------------------------------------------------- init and names
+TEST_CASE("Conv2d: default init is PyTorch's U(-1/sqrt(C_in*kh*kw), +)", "[conv]") {
+  manual_seed(0);
+  Conv2d conv(16, 32, 3);
+  const double bound = 1.0 / std::sqrt(16.0 * 3 * 3);
+  double mx = 0, sum2 = 0;
+  const Tensor& w = conv.weight.value;
+  for (int64_t e = 0; e < w.numel(); ++e) {
+    mx = std::max(mx, std::fabs(double(w[e])));
+    sum2 += double(w[e]) * double(w[e]);
+  }
+  REQUIRE(mx <= bound);
+  REQUIRE(mx > 0.99 * bound);
+  REQUIRE(sum2 / double(w.numel()) == Approx(bound * bound / 3).epsilon(0.05));
+  double bias_max = 0;
+  for (int64_t o = 0; o < 32; ++o) bias_max = std::max(bias_max, std::fabs(double(conv.bias.value[o])));
+  REQUIRE(bias_max <= bound);
+  REQUIRE(bias_max > 0.5 * bound);
+  Conv2d rect(4, 2, {3, 5});  // fan_in = 4 * 3 * 5
+  for (int64_t e = 0; e < rect.weight.value.numel(); ++e)
+    REQUIRE(std::fabs(double(rect.weight.value[e])) <= 1.0 / std::sqrt(60.0));
+  manual_seed(0);
+  Conv2d again(16, 32, 3);
+  REQUIRE(again.weight.value.to_vector() == w.to_vector());
+}
+
+TEST_CASE("Conv2d: PyTorch's parameter names, shapes and printed name", "[conv]") {
+  Conv2d conv(1, 6, 5, 1, 2);
+  CHECK(conv.name() == "Conv2d(1, 6, kernel_size=5, stride=1, padding=2)");
+  auto named = conv.named_parameters("conv1.");
+  REQUIRE(named.size() == 2);
+  CHECK(named[0].name == "conv1.weight");
+  CHECK(named[0].param->value.shape() == Shape{6, 1, 5, 5});
+  CHECK(named[1].name == "conv1.bias");
+  CHECK(named[1].param->value.shape() == Shape{6});
+  CHECK(conv.num_parameters() == 6 * 25 + 6);
+
+  Conv2d no_bias(64, 128, {3, 5}, {2, 1}, {1, 2}, false);
+  CHECK(no_bias.name() ==
+        "Conv2d(64, 128, kernel_size=(3, 5), stride=(2, 1), padding=(1, 2), bias=false)");
+  auto only_weight = no_bias.named_parameters();
+  REQUIRE(only_weight.size() == 1);
+  CHECK(only_weight[0].name == "weight");
+  CHECK(only_weight[0].param->value.shape() == Shape{128, 64, 3, 5});
+}
