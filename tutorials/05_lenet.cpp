@@ -1,0 +1,130 @@
+// Lesson 5 — LeNet-5 with batch norm, by hand, on Fashion-MNIST.
+//
+// What you will learn
+//   * how a convolutional network is put together: convolution -> batch norm
+//     -> ReLU -> max-pool, twice, then fully connected layers
+//   * how shapes flow through it (the table printed first), and why the
+//     first convolution pads by 2: a 5x5 kernel on 28x28 keeps 28x28
+//   * why the model must be switched to eval mode for evaluation: batch norm
+//     then uses its running statistics instead of the batch's own
+//   * SGD with momentum vs Adam on the same network (--opt adam)
+//
+// The model is the seed notes' LeNet-5 variant with batch norm:
+//   conv 5x5, 6 (pad 2) -> BN -> ReLU -> maxpool 2
+//   conv 5x5, 16        -> BN -> ReLU -> maxpool 2
+//   flatten -> FC 120 -> ReLU -> FC 84 -> ReLU -> FC 10
+// Every layer is byhand's own: Conv2d is im2col + one BLIS GEMM
+// (src/layers/conv2d.cpp), BatchNorm2d's backward is the closed form derived in
+// src/layers/batchnorm.cpp, and MaxPool2d routes each gradient to the input
+// that won the max (src/layers/pooling.cpp).
+//
+// Run it
+//   make tutorials && build/tutorials/05_lenet
+//   build/tutorials/05_lenet --opt adam
+//
+// What to expect (2 cores): LESSON05_EXPECT
+// The last line is "test accuracy: NN.NN%".
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "byhand/data.h"
+#include "byhand/layers/activation.h"
+#include "byhand/layers/batchnorm.h"
+#include "byhand/layers/conv2d.h"
+#include "byhand/layers/flatten.h"
+#include "byhand/layers/linear.h"
+#include "byhand/layers/pooling.h"
+#include "byhand/loss.h"
+#include "byhand/optim.h"
+#include "byhand/sequential.h"
+#include "byhand/summary.h"
+#include "byhand/train.h"
+#include "lesson.h"
+
+using namespace byhand;
+
+// Step 1 — the network, with PyTorch's names: a "features" part that looks at
+// the image and a "classifier" part that decides, as in torchvision's models.
+static std::unique_ptr<Sequential> lenet5() {
+  auto features = std::make_unique<Sequential>();
+  features->add<Conv2d>(1, 6, 5, 1, 2);   // (N, 1, 28, 28) -> (N, 6, 28, 28)
+  features->add<BatchNorm2d>(6);          // normalise each of the 6 channels
+  features->add<ReLU>();
+  features->add<MaxPool2d>(2);            // -> (N, 6, 14, 14)
+  features->add<Conv2d>(6, 16, 5);        // -> (N, 16, 10, 10)
+  features->add<BatchNorm2d>(16);
+  features->add<ReLU>();
+  features->add<MaxPool2d>(2);            // -> (N, 16, 5, 5)
+
+  auto classifier = std::make_unique<Sequential>();
+  classifier->add<Flatten>();             // -> (N, 400)
+  classifier->add<Linear>(16 * 5 * 5, 120);
+  classifier->add<ReLU>();
+  classifier->add<Linear>(120, 84);
+  classifier->add<ReLU>();
+  classifier->add<Linear>(84, 10);        // -> (N, 10) class scores
+
+  auto net = std::make_unique<Sequential>();
+  net->add("features", std::move(features));
+  net->add("classifier", std::move(classifier));
+  return net;
+}
+
+int main(int argc, char** argv) {
+  return lesson::run([&] {
+    lesson::Cli cli("05_lenet",
+                    "Lesson 5: LeNet-5 with batch norm, trained by hand on Fashion-MNIST\n"
+                    "(SGD with momentum by default, --opt adam for Adam).");
+    cli.common.epochs = 5;
+    cli.common.lr = 0.05;
+    cli.common.batch = 128;
+    std::string opt_name = "sgd", history;
+    double momentum = 0.9;
+    cli.option("--opt", opt_name, "optimizer: sgd (with momentum) or adam (lr 1e-3 unless given)");
+    cli.option("--momentum", momentum, "SGD momentum");
+    cli.option("--history", history, "write the per-epoch history to this CSV file");
+    cli.parse(argc, argv);
+    lesson::Common& c = cli.common;
+    if (opt_name == "adam") {
+      if (!cli.given("--lr")) c.lr = 1e-3;
+    } else if (opt_name != "sgd") {
+      throw std::invalid_argument("--opt must be sgd or adam, got '" + opt_name + "'");
+    }
+
+    // Step 2 — data, standardised with the training set's statistics.
+    lesson::TrainTest d = lesson::load_data(c);
+    Normalize norm = channel_stats(d.train);
+    DataLoader train(d.train, c.batch, /*shuffle=*/true, c.seed, /*drop_last=*/false, norm);
+    DataLoader test(d.test, 1000, /*shuffle=*/false, 0, false, norm);
+
+    // Step 3 — the model, and the shape of every layer's output for one image.
+    auto model = lenet5();
+    std::printf("\n%s\n", summary(*model, {1, 1, 28, 28}).c_str());
+
+    CrossEntropyLoss criterion;
+    std::unique_ptr<Optimizer> optimizer;
+    if (opt_name == "adam") optimizer = std::make_unique<Adam>(model->params(), c.lr);
+    else optimizer = std::make_unique<SGD>(model->params(), c.lr, momentum);
+    std::printf("optimizer: %s, lr %g", optimizer->name().c_str(), c.lr);
+    if (opt_name == "sgd") std::printf(", momentum %g", momentum);
+    std::printf(", batch %lld, %d epoch(s)\n", (long long)c.batch, c.epochs);
+
+    // Step 4 — train. fit() switches the model to train mode for each epoch
+    // (batch norm normalises with the batch's statistics and updates its
+    // running averages) and evaluate() to eval mode for the test images
+    // (batch norm uses the running averages: a prediction must not depend on
+    // which other images share its batch).
+    FitOptions fo;
+    fo.epochs = c.epochs;
+    fo.history_csv = history;
+    fit(*model, criterion, *optimizer, train, &test, fo);
+
+    // Step 5 — the final score in eval mode.
+    EvalResult r = evaluate(*model, criterion, test);
+    std::printf("test loss: %.4f\n", r.loss);
+    lesson::print_chance(d.test);
+    lesson::print_test_accuracy(r.accuracy);
+    return 0;
+  });
+}
