@@ -276,6 +276,64 @@ TEST_CASE("Conv2d: the result does not depend on the number of threads", "[conv]
   }
 }
 
+// ---------------------------------------------------------------- the two roads
+// The direct convolution (conv2d.cpp, "The direct path") against im2col +
+// GEMM, forward and backward, on the same weights: LeNet's two layers, odd
+// channel counts (C_out not a multiple of the block of 8, and above it),
+// padding, non-square kernels, and images whose output just fills one block
+// of 32 positions. Both roads sum the same products in different orders, so
+// they agree up to float rounding.
+TEST_CASE("Conv2d: the direct path equals im2col + GEMM, forward and backward", "[conv]") {
+  Rng rng(17);
+  for (ConvCase c : {
+           ConvCase{5, 1, 6, 28, 28, 5, 1, 2, true},    // LeNet's conv1
+           ConvCase{3, 6, 16, 14, 14, 5, 1, 0, true},   // LeNet's conv2
+           ConvCase{2, 3, 5, 8, 8, 3, 1, 1, false},
+           ConvCase{3, 2, 11, 9, 7, {3, 2}, 1, {1, 0}, true},
+           ConvCase{1, 4, 3, 6, 6, 1, 1, 0, true},      // 1x1 kernel, Q = 36
+           ConvCase{2, 2, 9, 4, 8, 3, 1, 1, true},      // Q = 3*10 + 8 = 38: one block and a bit
+           ConvCase{4, 3, 2, 7, 7, {5, 1}, 1, {2, 0}, true}}) {
+    DYNAMIC_SECTION(describe(c)) {
+      Conv2d general(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
+      Conv2d direct(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
+      direct.weight.value = general.weight.value;
+      if (c.bias) direct.bias.value = general.bias.value;
+      general.set_algorithm(Conv2d::Algorithm::Im2col);
+      direct.set_algorithm(Conv2d::Algorithm::Direct);
+      Tensor x = normal_tensor({c.n, c.c_in, c.h, c.w}, rng);
+      const Tensor& y_general = general.forward(x);
+      const Tensor& y_direct = direct.forward(x);
+      Tensor dy = normal_tensor(y_general.shape(), rng);
+      const Tensor& dx_general = general.backward(dy);
+      const Tensor& dx_direct = direct.backward(dy);
+      auto require_close = [](const Tensor& a, const Tensor& b, const char* what) {
+        REQUIRE(a.shape() == b.shape());
+        for (int64_t e = 0; e < a.numel(); ++e) {
+          INFO(what << " " << index_string(a.shape(), e));
+          REQUIRE(double(b[e]) == Approx(double(a[e])).epsilon(1e-4).margin(1e-5));
+        }
+      };
+      require_close(y_general, y_direct, "y");
+      require_close(dx_general, dx_direct, "dx");
+      require_close(general.weight.grad, direct.weight.grad, "weight.grad");
+      if (c.bias) require_close(general.bias.grad, direct.bias.grad, "bias.grad");
+    }
+  }
+}
+
+TEST_CASE("Conv2d: gradient check of the direct path", "[gradcheck][conv]") {
+  Rng rng(18);
+  for (ConvCase c : {ConvCase{2, 1, 3, 6, 6, 5, 1, 2, true},
+                     ConvCase{2, 2, 9, 5, 8, {3, 2}, 1, {1, 1}, true},
+                     ConvCase{1, 3, 2, 8, 7, 3, 1, 0, false}}) {
+    DYNAMIC_SECTION(describe(c)) {
+      Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
+      conv.set_algorithm(Conv2d::Algorithm::Direct);
+      require_gradcheck(gradcheck(conv, normal_tensor({c.n, c.c_in, c.h, c.w}, rng)));
+    }
+  }
+}
+
 TEST_CASE("Conv2d: set_input_grad(false) keeps the parameter gradients, returns no dx",
           "[conv][contract]") {
   Rng rng(16);

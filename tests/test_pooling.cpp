@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "byhand/layers/flatten.h"
@@ -155,6 +157,43 @@ TEST_CASE("MaxPool2d: forward, argmax and backward by hand; ties keep the first"
   require_values(overlapping.backward(Tensor::full({1, 1, 2, 2}, 1)), {1, 1, 0,
                                                                         1, 1, 0,
                                                                         0, 0, 0});
+}
+
+// MaxPool2d(2) has a loop of its own (pooling.cpp). Against the definition,
+// on planes of odd and even sizes (the last row and column of an odd plane
+// belong to no window), with ties and NaNs in the windows.
+TEST_CASE("MaxPool2d: the 2x2 fast path picks the same maxima and winners as the definition",
+          "[pooling]") {
+  Rng rng(32);
+  for (Shape s : {Shape{2, 3, 8, 8}, Shape{3, 2, 7, 9}, Shape{1, 1, 2, 2}}) {
+    INFO(s.str());
+    Tensor x(s);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      x[i] = real(std::round(rng.normal() * 2));  // small integers: many ties
+      if (rng.uniform(0, 1) < 0.05) x[i] = std::numeric_limits<real>::quiet_NaN();
+    }
+    MaxPool2d pool(2);
+    const Tensor& y = pool.forward(x);
+    const int64_t H = s[2], W = s[3], Ho = H / 2, Wo = W / 2;
+    for (int64_t p = 0; p < s[0] * s[1]; ++p)
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          // The definition: the first element of the window, replaced only by
+          // a strictly larger one or by a NaN, in row-major order.
+          int64_t best_at = 2 * oh * W + 2 * ow;
+          real best = x[p * H * W + best_at];
+          for (int64_t h = 2 * oh; h < 2 * oh + 2; ++h)
+            for (int64_t w = 2 * ow; w < 2 * ow + 2; ++w) {
+              const real v = x[p * H * W + h * W + w];
+              if (v > best || std::isnan(v)) best = v, best_at = h * W + w;
+            }
+          const int64_t o = p * Ho * Wo + oh * Wo + ow;
+          INFO("plane " << p << " output (" << oh << ", " << ow << ")");
+          REQUIRE(pool.argmax()[size_t(o)] == best_at);
+          if (std::isnan(best)) REQUIRE(std::isnan(y[o]));
+          else REQUIRE(y[o] == best);
+        }
+  }
 }
 
 TEST_CASE("MaxPool2d: padding is -infinity, never a zero that wins", "[pooling]") {

@@ -103,6 +103,41 @@ std::string MaxPool2d::name() const { return "MaxPool2d(" + geometry_str() + ")"
 // which there is always at least one (padding <= kernel / 2). The first
 // element starts as the best and only a strictly larger one replaces it, so a
 // tie keeps the earliest element in row-major order.
+//
+// The commonest pool, 2x2 windows at stride 2 without padding (LeNet's,
+// VGG's), has a loop of its own: the same four comparisons in the same order
+// as the general loop, hence the same maxima and winners (a test checks it),
+// without the window arithmetic. LeNet's first pool, 128 x 6 x 28 x 28, one
+// thread: 1.9 ms -> 0.4 ms.
+static void max_pool_2x2_plane(const real* x_plane, int64_t W, real* y_plane, int64_t* arg_plane,
+                               int64_t Ho, int64_t Wo) {
+  for (int64_t oh = 0; oh < Ho; ++oh) {
+    const real* top = x_plane + 2 * oh * W;  // the window's two rows
+    const real* bottom = top + W;
+    // Selects (?:) rather than branches: the compiler turns them into vector
+    // blends, where a branch on random data is mispredicted every other time.
+#pragma omp simd
+    for (int64_t ow = 0; ow < Wo; ++ow) {
+      const int64_t at = 2 * oh * W + 2 * ow;  // the window's top-left element
+      real best = top[2 * ow];
+      int64_t best_at = at;
+      // as in the general loop: strictly larger (a tie keeps the first), or NaN
+      const real v1 = top[2 * ow + 1], v2 = bottom[2 * ow], v3 = bottom[2 * ow + 1];
+      const bool take1 = v1 > best || v1 != v1;  // v != v: v is NaN
+      best = take1 ? v1 : best;
+      best_at = take1 ? at + 1 : best_at;
+      const bool take2 = v2 > best || v2 != v2;
+      best = take2 ? v2 : best;
+      best_at = take2 ? at + W : best_at;
+      const bool take3 = v3 > best || v3 != v3;
+      best = take3 ? v3 : best;
+      best_at = take3 ? at + W + 1 : best_at;
+      y_plane[oh * Wo + ow] = best;
+      arg_plane[oh * Wo + ow] = best_at;
+    }
+  }
+}
+
 void MaxPool2d::forward_into(const Tensor& x, Tensor& y) {
   require_cpu(x, who());
   const int64_t planes = x.dim(0) * x.dim(1);  // N*C independent images
@@ -112,11 +147,17 @@ void MaxPool2d::forward_into(const Tensor& x, Tensor& y) {
   const real* xp = x.data();
   real* yp = y.data();
   int64_t* arg = argmax_.data();
+  const bool two_by_two = kernel_.h == 2 && kernel_.w == 2 && stride_.h == 2 && stride_.w == 2 &&
+                          padding_.h == 0 && padding_.w == 0;
 #pragma omp parallel for if (x.numel() >= kParallelMin)
   for (int64_t p = 0; p < planes; ++p) {
     const real* x_plane = xp + p * H * W;      // (H, W)
     real* y_plane = yp + p * Ho * Wo;          // (Ho, Wo)
     int64_t* arg_plane = arg + p * Ho * Wo;    // (Ho, Wo)
+    if (two_by_two) {
+      max_pool_2x2_plane(x_plane, W, y_plane, arg_plane, Ho, Wo);
+      continue;
+    }
     for (int64_t oh = 0; oh < Ho; ++oh) {
       const Span rows = pool_window(oh, kernel_.h, stride_.h, padding_.h, H);
       for (int64_t ow = 0; ow < Wo; ++ow) {

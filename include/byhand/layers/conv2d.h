@@ -25,7 +25,17 @@
 // backward lines are the Linear layer's (linear.h) with cols in the place of x:
 // a convolution IS a Linear layer applied to every patch, with shared weights.
 // (For speed, the columns of a few images sit side by side in one GEMM when
-// an image has few output positions; see conv2d.cpp.) As for every layer
+// an image has few output positions; see conv2d.cpp.)
+//
+// Small layers take a second road, the DIRECT convolution: the formula for y
+// above, computed as written (conv2d.cpp, "The direct path"), with no im2col.
+// im2col copies every pixel kh*kw times, and a GEMM with 6 rows (LeNet's
+// first layer) runs far below the machine's peak; for such layers the plain
+// loops are 3 to 5 times faster. Both roads give the same numbers up to
+// rounding, and a test checks that they do. set_algorithm() picks one by hand
+// (the tests use it); the default, Auto, picks by the layer's shape.
+//
+// As for every layer
 // (layer.h), backward overwrites dx and ADDS to weight.grad and bias.grad; with
 // set_input_grad(false) it skips dcols and col2im, the dx half of its work.
 //
@@ -67,6 +77,15 @@ class Conv2d : public Layer {
   // GEMM has at least this many columns (conv2d.cpp says why).
   static constexpr int64_t kGemmColumns = 512;
 
+  // Which road forward and backward take (see above). Auto: the direct
+  // convolution where it is faster (stride 1 and few output channels or a
+  // small kernel volume C_in*kh*kw; conv2d.cpp has the measurements), else
+  // im2col + GEMM. Direct also needs stride 1: with Direct set, other layers
+  // still go through im2col.
+  enum class Algorithm { Auto, Im2col, Direct };
+  void set_algorithm(Algorithm a) { algorithm_ = a; }
+  Algorithm algorithm() const { return algorithm_; }
+
   Param weight{"weight"};  // (C_out, C_in, kh, kw)
   Param bias{"bias"};      // (C_out); empty when bias = false
 
@@ -76,6 +95,11 @@ class Conv2d : public Layer {
 
  private:
   ConvGeometry geometry(const Shape& input) const;  // of one image of this input
+  bool direct_forward(const ConvGeometry& g) const;   // which road, for this input
+  bool direct_backward(const ConvGeometry& g) const;
+  void forward_direct(const Tensor& x, Tensor& y, const ConvGeometry& g);
+  void backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g);
+  Algorithm algorithm_ = Algorithm::Auto;
   int64_t in_, out_;
   Size2 kernel_, stride_, padding_;
   bool has_bias_;
@@ -86,6 +110,8 @@ class Conv2d : public Layer {
                       // kept from call to call, so only the first call allocates
   Tensor grad_partials_;  // (threads, C_out*K + C_out): each thread's share of dW
                           // and db, summed into the Params at the end
+  Tensor direct_weights_;  // direct path: W^T (K, C_out rounded up to 8) and b,
+                           // the extra output channels zero
 };
 
 }  // namespace byhand
