@@ -23,33 +23,12 @@
 #include "test_helpers.h"
 
 using namespace byhand;
+using byhand_test::TempDir;
 using Catch::Contains;
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh temporary folder, removed (with its contents) at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("byhand_test_image_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-  std::vector<std::string> files() const {
-    std::vector<std::string> names;
-    for (const fs::directory_entry& e : fs::directory_iterator(path))
-      names.push_back(e.path().filename().string());
-    return names;
-  }
-};
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;

@@ -34,6 +34,7 @@ TEST_CASE("Linear: gradient check over shapes, batch > 1, with and without bias"
   }
 }
 
+// The four Elementwise layers (activation.h), each checked on two ranks.
 TEST_CASE("Activations: gradient checks on rank 2 and rank 4 inputs", "[gradcheck][activation]") {
   Rng rng(2);
   for (Shape s : {Shape{4, 5}, Shape{2, 3, 4, 5}}) {

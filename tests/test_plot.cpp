@@ -13,28 +13,15 @@
 
 #include "byhand/plot.h"
 
+#include "test_helpers.h"
+
 using namespace byhand;
+using byhand_test::TempDir;
 using Catch::Contains;
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh temporary folder, removed (with its contents) at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("byhand_test_plot_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 // Sets an environment variable for one scope, then puts the old value back.
 struct SetEnv {
