@@ -180,9 +180,17 @@ TEST_CASE("lessons: every tutorials/NN_*.cpp has a built binary", "[lessons]") {
 }
 
 TEST_CASE("lessons: --quick runs, ends with the test accuracy, and beats chance", "[lessons]") {
+  // Lessons that write files (--out DIR) write them into a temporary folder,
+  // so a test run never overwrites the curves of a real run under runs/.
+  static byhand_test::TempDir out("lessons");
   for (const Lesson& l : all_lessons()) {
     if (!fs::is_regular_file(l.binary)) continue;  // reported by the test above
-    DYNAMIC_SECTION(l.name << " --quick") { check_learns(run(l.binary, "--quick")); }
+    DYNAMIC_SECTION(l.name << " --quick") {
+      std::string args = "--quick";
+      if (run(l.binary, "--help").out.find("--out") != std::string::npos)
+        args += " --out " + shell_quote(out / l.name);
+      check_learns(run(l.binary, args));
+    }
   }
 }
 
