@@ -45,6 +45,8 @@ int64_t count_correct(const Tensor& logits, const std::vector<int>& labels);
 
 struct EpochStats {
   int epoch = 0;  // 1-based
+  // Mean loss and accuracy over the epoch's batches as they were trained: in
+  // train mode (dropout on) and with the weights moving during the epoch.
   double train_loss = 0, train_acc = 0;
   double val_loss = 0, val_acc = 0;  // NaN when there is no validation set
   double lr = 0;
