@@ -22,7 +22,6 @@
 // and validation loss and accuracy; the last line is "test accuracy: NN.NN%".
 #include <cstdio>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -57,22 +56,6 @@ static std::unique_ptr<Sequential> build_mlp(const std::vector<int64_t>& hidden,
   }
   net->add<Linear>(width, 10);             // (N, width) -> (N, 10): one score per class
   return net;
-}
-
-static std::vector<int64_t> parse_arch(const std::string& arch) {
-  std::vector<int64_t> sizes;
-  std::stringstream ss(arch);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t used = 0;
-    long long v = 0;
-    try { v = std::stoll(item, &used); } catch (...) { used = 0; }
-    if (used != item.size() || v <= 0)
-      throw std::invalid_argument("--arch expects positive sizes separated by commas, e.g. 100,100,100; got '" + arch + "'");
-    sizes.push_back(v);
-  }
-  if (sizes.empty()) throw std::invalid_argument("--arch is empty");
-  return sizes;
 }
 
 int main(int argc, char** argv) {
@@ -114,7 +97,7 @@ int main(int argc, char** argv) {
     DataLoader test(d.test, 1000, /*shuffle=*/false, 0, false, norm);
 
     // Step 3 — model, loss, optimizer.
-    auto model = build_mlp(parse_arch(arch), act);
+    auto model = build_mlp(lesson::parse_sizes("--arch", arch), act);
     std::printf("model: Flatten -> %s with %s, %lld parameters\n", arch.c_str(), act.c_str(),
                 (long long)model->num_parameters());
     CrossEntropyLoss criterion;  // softmax + negative log-likelihood, fused (see loss.cpp)

@@ -304,7 +304,6 @@ int main(int argc, char** argv) {
     else if (only_activation != "both")
       throw std::invalid_argument("--act must be relu, sigmoid or both, got '" +
                                   only_activation + "'");
-    if (val_size < 1) throw std::invalid_argument("--val must be >= 1");
 
     // Step 4 — the data, in three parts. Comparing 18 trainings and keeping
     // the best is itself a kind of training: whatever set we choose on, we
@@ -315,34 +314,13 @@ int main(int argc, char** argv) {
     //   validation: the last --val images of the training file
     //   test:       the 10,000 test images
     // (--quick: 500 + 500, and 500 test images.)
-    lesson::Common whole = c;
-    whole.subset = 0;
-    whole.quick = false;
-    lesson::TrainTest d = lesson::load_data(whole);
-    const int64_t n = d.train.size();
-    if (c.quick) val_size = 500;
-    val_size = std::min(val_size, n / 2);
-    int64_t train_size = c.quick ? 500 : (c.subset > 0 ? c.subset : n - val_size);
-    if (train_size > n - val_size)
-      throw std::invalid_argument("--subset " + std::to_string(train_size) + " overlaps the " +
-                                  std::to_string(val_size) + " validation images: at most " +
-                                  std::to_string(n - val_size));
+    auto [train_set, val_set, test_set] = lesson::load_train_val_test(c, val_size);
     Setup setup;
-    if (train_size < c.batch)
-      throw std::invalid_argument("--subset " + std::to_string(train_size) +
-                                  " is smaller than one batch (--batch " +
-                                  std::to_string(c.batch) + ")");
-    Dataset train_set = d.train.subset(train_size);
-    Dataset val_set = d.train.slice(n - val_size, n);
-    Dataset test_set = c.quick ? d.test.subset(500) : d.test;
     setup.train = &train_set;
     setup.val = &val_set;
     setup.norm = channel_stats(train_set);  // statistics of the training part only
     setup.common = c;
     setup.init = init_settings;
-    std::printf("split: %lld training images, %lld validation images (the last of the training\n"
-                "       file), %lld test images kept for the end\n",
-                (long long)train_set.size(), (long long)val_set.size(), (long long)test_set.size());
     std::printf("training: SGD lr %g, batch %lld, %d epoch(s) per run, seed %llu\n\n", c.lr,
                 (long long)c.batch, c.epochs, (unsigned long long)c.seed);
 

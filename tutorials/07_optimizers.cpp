@@ -188,35 +188,13 @@ int main(int argc, char** argv) {
                                     only + "'");
       optimizers = {only};
     }
-    if (val_size < 1) throw std::invalid_argument("--val must be >= 1");
 
     // Step 3 — the data: training images from the start of the training
     // file, validation images from its end (we pick the best optimiser on
     // those), and the test set, looked at once at the end. (--quick: 500 +
     // 500, and 500 test images.)
-    lesson::Common whole = c;
-    whole.subset = 0;
-    whole.quick = false;
-    lesson::TrainTest d = lesson::load_data(whole);
-    const int64_t n = d.train.size();
-    if (c.quick) val_size = 500;
-    val_size = std::min(val_size, n / 2);
-    const int64_t train_size = c.quick ? 500 : (c.subset > 0 ? c.subset : n - val_size);
-    if (train_size > n - val_size)
-      throw std::invalid_argument("--subset " + std::to_string(train_size) + " overlaps the " +
-                                  std::to_string(val_size) + " validation images: at most " +
-                                  std::to_string(n - val_size));
-    if (train_size < c.batch)
-      throw std::invalid_argument("--subset " + std::to_string(train_size) +
-                                  " is smaller than one batch (--batch " +
-                                  std::to_string(c.batch) + ")");
-    Dataset train_set = d.train.subset(train_size);
-    Dataset val_set = d.train.slice(n - val_size, n);
-    Dataset test_set = c.quick ? d.test.subset(500) : d.test;
+    auto [train_set, val_set, test_set] = lesson::load_train_val_test(c, val_size);
     Normalize norm = channel_stats(train_set);
-    std::printf("split: %lld training images, %lld validation images (the last of the training\n"
-                "       file), %lld test images kept for the end\n",
-                (long long)train_set.size(), (long long)val_set.size(), (long long)test_set.size());
     std::printf("training: batch %lld, %d epoch(s) per run, seed %llu\n\n", (long long)c.batch,
                 c.epochs, (unsigned long long)c.seed);
 

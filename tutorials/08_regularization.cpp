@@ -181,24 +181,7 @@ int main(int argc, char** argv) {
     // which lambda) fits the model a little to that set, and its score stops
     // being an honest estimate for new images. The validation set takes those
     // decisions; the test set stays unseen until the end.
-    lesson::Common whole = c;  // load both files whole, then cut them here
-    whole.quick = false;
-    whole.subset = 0;
-    lesson::TrainTest d = lesson::load_data(whole);
-    int64_t n_train = c.quick ? 500 : c.subset;
-    if (c.quick) val_size = 500;
-    if (val_size < 1) throw std::invalid_argument("--val must be >= 1");
-    if (n_train == 0) n_train = d.train.size() - val_size;  // --subset 0: everything else
-    if (n_train + val_size > d.train.size())
-      throw std::invalid_argument("--subset " + std::to_string(n_train) + " plus --val " +
-                                  std::to_string(val_size) + " is more than the " +
-                                  std::to_string(d.train.size()) + " training images");
-    Dataset train_set = d.train.subset(n_train);
-    Dataset val_set = d.train.slice(d.train.size() - val_size, d.train.size());
-    Dataset test_set = c.quick ? d.test.subset(500) : d.test;
-    std::printf("split: %lld training images (first of the file), %lld validation (last of "
-                "the file), %lld test\n",
-                (long long)train_set.size(), (long long)val_set.size(), (long long)test_set.size());
+    auto [train_set, val_set, test_set] = lesson::load_train_val_test(c, val_size);
 
     // Standardised with the statistics of the training images only: the
     // validation and test images must not leak into anything the model uses.

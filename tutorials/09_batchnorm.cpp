@@ -198,22 +198,6 @@ static void batchnorm_by_hand() {
   if (!check.passed) throw std::runtime_error("BatchNorm1d's backward failed the gradient check");
 }
 
-static std::vector<int64_t> parse_arch(const std::string& arch) {
-  std::vector<int64_t> sizes;
-  std::stringstream ss(arch);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t used = 0;
-    long long v = 0;
-    try { v = std::stoll(item, &used); } catch (...) { used = 0; }
-    if (used != item.size() || v <= 0)
-      throw std::invalid_argument("--arch expects positive sizes separated by commas, e.g. 100,100,100; got '" + arch + "'");
-    sizes.push_back(v);
-  }
-  if (sizes.empty()) throw std::invalid_argument("--arch is empty");
-  return sizes;
-}
-
 // One training run and what came out of it.
 struct Run {
   std::string name;
@@ -267,7 +251,7 @@ int main(int argc, char** argv) {
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
     if (!(high_lr > 0)) throw std::invalid_argument("--high-lr must be > 0");
-    const std::vector<int64_t> hidden = parse_arch(arch);
+    const std::vector<int64_t> hidden = lesson::parse_sizes("--arch", arch);
 
     std::printf("\nbatch norm by hand on a batch of 4 x 3 (step 2):\n");
     batchnorm_by_hand();
@@ -275,22 +259,7 @@ int main(int argc, char** argv) {
     // Step 3 — the data: training images, validation images held out from the
     // end of the training file (to follow every run epoch by epoch), and the
     // test file for the final measurement (see lesson 8 for why three sets).
-    lesson::Common whole = c;
-    whole.quick = false;
-    whole.subset = 0;
-    lesson::TrainTest d = lesson::load_data(whole);
-    if (c.quick) val_size = 500;
-    if (val_size < 1 || val_size >= d.train.size())
-      throw std::invalid_argument("--val must be between 1 and " + std::to_string(d.train.size() - 1));
-    int64_t n_train = d.train.size() - val_size;
-    if (c.quick) n_train = 600;
-    else if (c.subset > 0) n_train = std::min(n_train, c.subset);
-    Dataset train_set = d.train.subset(n_train);
-    Dataset val_set = d.train.slice(d.train.size() - val_size, d.train.size());
-    Dataset test_set = c.quick ? d.test.subset(500) : d.test;
-    std::printf("split: %lld training images, %lld validation (the last of the training file), "
-                "%lld test\n",
-                (long long)train_set.size(), (long long)val_set.size(), (long long)test_set.size());
+    auto [train_set, val_set, test_set] = lesson::load_train_val_test(c, val_size, /*quick_train=*/600);
     Normalize norm = channel_stats(train_set);
     DataLoader train(train_set, c.batch, /*shuffle=*/true, c.seed, /*drop_last=*/false, norm);
     DataLoader val(val_set, 1000, /*shuffle=*/false, 0, false, norm);

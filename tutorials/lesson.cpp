@@ -183,6 +183,56 @@ TrainTest load_data(const Common& c, const std::string& dataset) {
   return d;
 }
 
+TrainValTest load_train_val_test(const Common& c, int64_t val_size, int64_t quick_train,
+                                 const std::string& dataset) {
+  Common whole = c;  // load both files whole, then cut them here
+  whole.subset = 0;
+  whole.quick = false;
+  TrainTest d = load_data(whole, dataset);
+  const int64_t n = d.train.size();
+  if (c.quick) val_size = 500;
+  if (val_size < 1 || val_size >= n)
+    throw std::invalid_argument("--val must be between 1 and " + std::to_string(n - 1) + ", got " +
+                                std::to_string(val_size));
+  const int64_t n_train = c.quick ? quick_train : (c.subset > 0 ? c.subset : n - val_size);
+  if (n_train > n - val_size)
+    throw std::invalid_argument("--subset " + std::to_string(n_train) + " overlaps the " +
+                                std::to_string(val_size) + " validation images: at most " +
+                                std::to_string(n - val_size));
+  if (n_train < c.batch)
+    throw std::invalid_argument("--subset " + std::to_string(n_train) +
+                                " is smaller than one batch (--batch " + std::to_string(c.batch) +
+                                ")");
+  TrainValTest s;
+  s.train = d.train.subset(n_train);
+  s.val = d.train.slice(n - val_size, n);
+  s.test = c.quick ? d.test.subset(std::min<int64_t>(500, d.test.size())) : std::move(d.test);
+  std::printf("split: %lld training images (the first of the training file), %lld validation\n"
+              "       images (its last), %lld test images kept for the end\n",
+              (long long)s.train.size(), (long long)s.val.size(), (long long)s.test.size());
+  return s;
+}
+
+std::vector<int64_t> parse_sizes(const std::string& flag, const std::string& text) {
+  std::vector<int64_t> sizes;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    int64_t v = 0;
+    try {
+      v = parse_int(flag, item);
+    } catch (const std::invalid_argument&) {
+      v = 0;
+    }
+    if (v <= 0)
+      throw std::invalid_argument(flag + " expects positive sizes separated by commas, e.g. "
+                                  "100,100,100; got '" + text + "'");
+    sizes.push_back(v);
+  }
+  if (sizes.empty()) throw std::invalid_argument(flag + " is empty");
+  return sizes;
+}
+
 void print_chance(const Dataset& test) {
   std::vector<int64_t> counts = test.class_counts();
   size_t most = size_t(std::max_element(counts.begin(), counts.end()) - counts.begin());

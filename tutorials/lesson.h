@@ -83,6 +83,26 @@ struct TrainTest {
 };
 TrainTest load_data(const Common& c, const std::string& dataset = "fashion-mnist");
 
+// Training, validation and test sets for lessons that choose between runs:
+// comparing runs and keeping the best is itself a kind of fitting, so the
+// choice is made on validation images cut from the END of the training file,
+// and the test set is looked at once, at the end.
+//   train: the first --subset images of the training file (default: all but
+//          the validation part); --quick: `quick_train` images
+//   val:   the last `val_size` images of the training file (--quick: 500)
+//   test:  the test file (--quick: its first 500 images)
+// Prints one line saying so; a --subset that would overlap the validation
+// images, or is smaller than one batch, is an error.
+struct TrainValTest {
+  byhand::Dataset train, val, test;
+};
+TrainValTest load_train_val_test(const Common& c, int64_t val_size, int64_t quick_train = 500,
+                                 const std::string& dataset = "fashion-mnist");
+
+// "100,100,100" -> {100, 100, 100}, for flags such as --arch (a clear error
+// naming the flag otherwise).
+std::vector<int64_t> parse_sizes(const std::string& flag, const std::string& text);
+
 // Prints "chance: NN.NN% (always answering "X")": the accuracy of always
 // giving the test set's most common answer, the score to beat. The lesson
 // tests read this line.
