@@ -1,8 +1,7 @@
 // io.cpp — safetensors files, and models and optimizers in them (see io.h).
 //
-// Reading top to bottom: little-endian bytes; the dtype table; a JSON writer
-// and a small strict JSON parser (only what a safetensors header holds:
-// objects, arrays, strings, non-negative integers); the header checked entry
+// Reading top to bottom: little-endian bytes; the dtype table (the JSON
+// writer and strict parser live in json.h/.cpp); the header checked entry
 // by entry and the data layout checked as a whole; files written through a
 // temporary and a rename; then models and optimizers, each staged (read and
 // checked into temporaries) before anything is copied in.
