@@ -103,6 +103,7 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
       model.backward(criterion.backward());
       if (opts.after_backward) opts.after_backward();
       optimizer.step();
+      if (opts.after_step) opts.after_step();
       loss_sum += loss * double(batch.size());
       seen += batch.size();
       ++step;

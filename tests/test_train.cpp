@@ -113,3 +113,25 @@ TEST_CASE("count_correct takes the argmax of each row", "[train]") {
   Tensor logits({3, 3}, {0.1, 0.9, 0.0, 2.0, 1.0, 0.5, 0.0, 0.0, 3.0});
   REQUIRE(count_correct(logits, {1, 0, 1}) == 2);
 }
+
+TEST_CASE("fit: after_backward and after_step run once per batch, around the step", "[train]") {
+  auto net = small_mlp(4);
+  CrossEntropyLoss ce;
+  SGD opt(net->params(), 0.1);
+  DataLoader train(small_fashion(), 300, true, 1);  // 1000 images: 4 batches
+  int backwards = 0, steps = 0;
+  FitOptions fo;
+  fo.epochs = 2;
+  fo.print = false;
+  fo.after_backward = [&] {
+    REQUIRE(opt.steps() == steps);  // before this batch's step
+    ++backwards;
+  };
+  fo.after_step = [&] {
+    ++steps;
+    REQUIRE(opt.steps() == steps);  // after it
+  };
+  fit(*net, ce, opt, train, nullptr, fo);
+  REQUIRE(backwards == 8);
+  REQUIRE(steps == 8);
+}

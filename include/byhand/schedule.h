@@ -34,9 +34,8 @@
 //
 // The "epoch" a schedule counts is simply its number of step() calls. A
 // warm-up over the first batches is the same LinearLR stepped once per batch,
-// after optimizer.step() (total_iters counted in batches). fit() has no hook
-// after its optimizer.step(): stepped in its after_backward hook, which runs
-// just before, a schedule would run one batch ahead. Only one scheduler
+// after optimizer.step() (total_iters counted in batches); with fit(), in
+// its after_step hook. Only one scheduler
 // should drive an optimizer: two would overwrite each other's lr;
 // SequentialLR chains them.
 //

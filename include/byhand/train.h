@@ -63,6 +63,9 @@ struct FitOptions {
   // Called after each batch's backward, before the optimizer step, while the
   // gradients are there to look at (e.g. GradMonitor::record).
   std::function<void()> after_backward;
+  // Called after each batch's optimizer step (e.g. a per-batch warm-up
+  // schedule's step()).
+  std::function<void()> after_step;
 };
 
 // Thrown when the loss stops being finite.
