@@ -42,7 +42,7 @@ lenet_out=$("$BUILD/bench/bench_lenet" --threads "$THREADS") || { echo "$lenet_o
 echo "$lenet_out" | grep -v '^RESULT'
 ours=$(echo "$lenet_out" | result lenet_images_per_s)
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  torch_out=$(cd bench && OMP_NUM_THREADS=$THREADS /usr/bin/python3 torch_lenet.py "$THREADS") || { echo "$torch_out"; exit 1; }
+  torch_out=$(OMP_NUM_THREADS=$THREADS /usr/bin/python3 bench/torch_lenet.py "$THREADS") || { echo "$torch_out"; exit 1; }
   echo "$torch_out" | grep -v '^RESULT'
   theirs=$(echo "$torch_out" | result torch_lenet_images_per_s)
   awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "byhand / PyTorch: %.2fx\n", a / b }'

@@ -26,37 +26,15 @@
 #include <vector>
 
 #include "byhand/data.h"
-#include "byhand/layers/activation.h"
-#include "byhand/layers/flatten.h"
-#include "byhand/layers/linear.h"
 #include "byhand/loss.h"
+#include "byhand/models.h"
 #include "byhand/optim.h"
 #include "byhand/sequential.h"
+#include "byhand/summary.h"
 #include "byhand/train.h"
 #include "lesson.h"
 
 using namespace byhand;
-
-// Step 1 — the model. Sequential runs its children in order; each child is a
-// layer with its own forward and backward (src/layers/). Names follow PyTorch,
-// so the parameters are "1.weight", "1.bias", "3.weight", ... exactly as in
-// nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.ReLU(), ...).
-static std::unique_ptr<Sequential> build_mlp(const std::vector<int64_t>& hidden,
-                                             const std::string& activation) {
-  auto net = std::make_unique<Sequential>();
-  net->add<Flatten>();                     // (N, 1, 28, 28) -> (N, 784)
-  int64_t width = 28 * 28;
-  for (int64_t h : hidden) {
-    net->add<Linear>(width, h);            // (N, width) -> (N, h)
-    if (activation == "relu") net->add<ReLU>();
-    else if (activation == "sigmoid") net->add<Sigmoid>();
-    else if (activation == "tanh") net->add<Tanh>();
-    else throw std::invalid_argument("--act must be relu, sigmoid or tanh, got '" + activation + "'");
-    width = h;
-  }
-  net->add<Linear>(width, 10);             // (N, width) -> (N, 10): one score per class
-  return net;
-}
 
 int main(int argc, char** argv) {
   return lesson::run([&] {
@@ -67,13 +45,13 @@ int main(int argc, char** argv) {
     cli.common.epochs = 10;
     cli.common.lr = 0.1;
     cli.common.batch = 128;
-    std::string arch = "100,100,100", act = "relu", opt_name = "sgd", history = "";
+    std::string arch = "100,100,100", act = "relu", opt_name = "sgd", history_csv;
     double momentum = 0;
     cli.option("--arch", arch, "hidden layer sizes, comma separated");
     cli.option("--act", act, "hidden activation: relu, sigmoid or tanh");
     cli.option("--opt", opt_name, "optimizer: sgd or adam (adam: lr 1e-3, batch 64 unless given)");
     cli.option("--momentum", momentum, "SGD momentum");
-    cli.option("--history", history, "write the per-epoch history to this CSV file");
+    cli.option("--history", history_csv, "write the per-epoch history to this CSV file");
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
     if (opt_name == "adam") {
@@ -96,10 +74,14 @@ int main(int argc, char** argv) {
     DataLoader train(d.train, c.batch, /*shuffle=*/true, c.seed, /*drop_last=*/false, norm);
     DataLoader test(d.test, 1000, /*shuffle=*/false, 0, false, norm);
 
-    // Step 3 — model, loss, optimizer.
-    auto model = build_mlp(lesson::parse_sizes("--arch", arch), act);
-    std::printf("model: Flatten -> %s with %s, %lld parameters\n", arch.c_str(), act.c_str(),
-                (long long)model->num_parameters());
+    // Step 3 — model, loss, optimizer. models::mlp (src/models.cpp) stacks
+    // Flatten -> (Linear -> activation) per hidden size -> Linear(.., 10) in a
+    // Sequential, which runs its children in order; each child is a layer with
+    // its own forward and backward (src/layers/). Names follow PyTorch, so the
+    // parameters are "1.weight", "1.bias", "3.weight", ... exactly as in
+    // nn.Sequential(nn.Flatten(), nn.Linear(784, 100), nn.ReLU(), ...).
+    auto model = models::mlp(lesson::parse_sizes("--arch", arch), act);
+    std::printf("\n%s\n", summary(*model, {1, 1, 28, 28}).c_str());
     CrossEntropyLoss criterion;  // softmax + negative log-likelihood, fused (see loss.cpp)
     std::unique_ptr<Optimizer> optimizer;
     if (opt_name == "adam") optimizer = std::make_unique<Adam>(model->params(), c.lr);
@@ -113,14 +95,15 @@ int main(int argc, char** argv) {
     // and after each epoch an evaluation on the test images in eval mode.
     FitOptions fo;
     fo.epochs = c.epochs;
-    fo.history_csv = history;
-    fit(*model, criterion, *optimizer, train, &test, fo);
+    fo.history_csv = history_csv;
+    std::vector<EpochStats> history = fit(*model, criterion, *optimizer, train, &test, fo);
 
-    // Step 5 — the final score, on 10,000 images the model never trained on.
-    EvalResult r = evaluate(*model, criterion, test);
-    std::printf("test loss: %.4f\n", r.loss);
+    // Step 5 — the final score, on 10,000 images the model never trained on:
+    // fit() measured it after the last epoch, in eval mode.
+    const EpochStats& last = history.back();
+    std::printf("test loss: %.4f\n", last.val_loss);
     lesson::print_chance(d.test);
-    lesson::print_test_accuracy(r.accuracy);
+    lesson::print_test_accuracy(last.val_acc);
     return 0;
   });
 }

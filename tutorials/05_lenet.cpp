@@ -32,13 +32,8 @@
 #include <string>
 
 #include "byhand/data.h"
-#include "byhand/layers/activation.h"
-#include "byhand/layers/batchnorm.h"
-#include "byhand/layers/conv2d.h"
-#include "byhand/layers/flatten.h"
-#include "byhand/layers/linear.h"
-#include "byhand/layers/pooling.h"
 #include "byhand/loss.h"
+#include "byhand/models.h"
 #include "byhand/optim.h"
 #include "byhand/sequential.h"
 #include "byhand/summary.h"
@@ -46,33 +41,6 @@
 #include "lesson.h"
 
 using namespace byhand;
-
-// Step 1 — the network, with PyTorch's names: a "features" part that looks at
-// the image and a "classifier" part that decides, as in torchvision's models.
-static std::unique_ptr<Sequential> lenet5() {
-  auto features = std::make_unique<Sequential>();
-  features->add<Conv2d>(1, 6, 5, 1, 2);   // (N, 1, 28, 28) -> (N, 6, 28, 28)
-  features->add<BatchNorm2d>(6);          // normalise each of the 6 channels
-  features->add<ReLU>();
-  features->add<MaxPool2d>(2);            // -> (N, 6, 14, 14)
-  features->add<Conv2d>(6, 16, 5);        // -> (N, 16, 10, 10)
-  features->add<BatchNorm2d>(16);
-  features->add<ReLU>();
-  features->add<MaxPool2d>(2);            // -> (N, 16, 5, 5)
-
-  auto classifier = std::make_unique<Sequential>();
-  classifier->add<Flatten>();             // -> (N, 400)
-  classifier->add<Linear>(16 * 5 * 5, 120);
-  classifier->add<ReLU>();
-  classifier->add<Linear>(120, 84);
-  classifier->add<ReLU>();
-  classifier->add<Linear>(84, 10);        // -> (N, 10) class scores
-
-  auto net = std::make_unique<Sequential>();
-  net->add("features", std::move(features));
-  net->add("classifier", std::move(classifier));
-  return net;
-}
 
 int main(int argc, char** argv) {
   return lesson::run([&] {
@@ -82,11 +50,11 @@ int main(int argc, char** argv) {
     cli.common.epochs = 8;
     cli.common.lr = 0.05;
     cli.common.batch = 128;
-    std::string opt_name = "sgd", history;
+    std::string opt_name = "sgd", history_csv;
     double momentum = 0.9;
     cli.option("--opt", opt_name, "optimizer: sgd (with momentum) or adam (lr 1e-3 unless given)");
     cli.option("--momentum", momentum, "SGD momentum");
-    cli.option("--history", history, "write the per-epoch history to this CSV file");
+    cli.option("--history", history_csv, "write the per-epoch history to this CSV file");
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
     if (opt_name == "adam") {
@@ -102,7 +70,11 @@ int main(int argc, char** argv) {
     DataLoader test(d.test, 1000, /*shuffle=*/false, 0, false, norm);
 
     // Step 3 — the model, and the shape of every layer's output for one image.
-    auto model = lenet5();
+    // models::lenet5() (src/models.cpp) builds it with PyTorch's names: a
+    // "features" Sequential that looks at the image (conv, BN, ReLU, pool,
+    // twice) and a "classifier" that decides (three Linear layers), as in
+    // torchvision's models.
+    auto model = models::lenet5();
     std::printf("\n%s\n", summary(*model, {1, 1, 28, 28}).c_str());
 
     CrossEntropyLoss criterion;
@@ -120,14 +92,15 @@ int main(int argc, char** argv) {
     // which other images share its batch).
     FitOptions fo;
     fo.epochs = c.epochs;
-    fo.history_csv = history;
-    fit(*model, criterion, *optimizer, train, &test, fo);
+    fo.history_csv = history_csv;
+    std::vector<EpochStats> history = fit(*model, criterion, *optimizer, train, &test, fo);
 
-    // Step 5 — the final score in eval mode.
-    EvalResult r = evaluate(*model, criterion, test);
-    std::printf("test loss: %.4f\n", r.loss);
+    // Step 5 — the final score, on 10,000 images the model never trained on:
+    // fit() measured it after the last epoch, in eval mode.
+    const EpochStats& last = history.back();
+    std::printf("test loss: %.4f\n", last.val_loss);
     lesson::print_chance(d.test);
-    lesson::print_test_accuracy(r.accuracy);
+    lesson::print_test_accuracy(last.val_acc);
     return 0;
   });
 }

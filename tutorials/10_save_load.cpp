@@ -67,13 +67,8 @@
 #include "byhand/data.h"
 #include "byhand/image.h"
 #include "byhand/io.h"
-#include "byhand/layers/activation.h"
-#include "byhand/layers/batchnorm.h"
-#include "byhand/layers/conv2d.h"
-#include "byhand/layers/flatten.h"
-#include "byhand/layers/linear.h"
-#include "byhand/layers/pooling.h"
 #include "byhand/loss.h"
+#include "byhand/models.h"
 #include "byhand/optim.h"
 #include "byhand/random.h"
 #include "byhand/sequential.h"
@@ -83,33 +78,6 @@
 using namespace byhand;
 namespace fs = std::filesystem;
 
-// Step 1 — the network: LeNet-5 with batch norm, as in lesson 5. The second
-// convolution's width is a parameter only so that step 4 can build a model
-// that does NOT fit the saved file.
-static std::unique_ptr<Sequential> lenet5(int64_t conv2_channels = 16) {
-  auto features = std::make_unique<Sequential>();
-  features->add<Conv2d>(1, 6, 5, 1, 2);               // (N, 1, 28, 28) -> (N, 6, 28, 28)
-  features->add<BatchNorm2d>(6);
-  features->add<ReLU>();
-  features->add<MaxPool2d>(2);                        // -> (N, 6, 14, 14)
-  features->add<Conv2d>(6, conv2_channels, 5);        // -> (N, 16, 10, 10)
-  features->add<BatchNorm2d>(conv2_channels);
-  features->add<ReLU>();
-  features->add<MaxPool2d>(2);                        // -> (N, 16, 5, 5)
-
-  auto classifier = std::make_unique<Sequential>();
-  classifier->add<Flatten>();                         // -> (N, 400)
-  classifier->add<Linear>(conv2_channels * 5 * 5, 120);
-  classifier->add<ReLU>();
-  classifier->add<Linear>(120, 84);
-  classifier->add<ReLU>();
-  classifier->add<Linear>(84, 10);                    // -> (N, 10) class scores
-
-  auto net = std::make_unique<Sequential>();
-  net->add("features", std::move(features));
-  net->add("classifier", std::move(classifier));
-  return net;
-}
 
 // ---- Small helpers for comparing models
 
@@ -289,7 +257,10 @@ int main(int argc, char** argv) {
     const std::string checkpoint_path = (fs::path(out_dir) / "checkpoint.safetensors").string();
 
     // ===================================================================
-    // Step 1 — train a model briefly (lesson 5 does it properly).
+    // Step 1 — train a model briefly (lesson 5 does it properly): LeNet-5 with
+    // batch norm from models::lenet5() (src/models.cpp). Its conv2_channels
+    // argument exists so that step 4 can build a model that does NOT fit the
+    // saved file.
     // ===================================================================
     std::printf("\n== Step 1: train LeNet-5-BN briefly\n");
     lesson::TrainTest d = lesson::load_data(c);
@@ -301,7 +272,7 @@ int main(int argc, char** argv) {
     DataLoader train(d.train, c.batch, /*shuffle=*/true, c.seed, /*drop_last=*/false, norm);
     DataLoader test(d.test, 1000, /*shuffle=*/false, 0, false, norm);
 
-    auto model = lenet5();  // initial weights drawn from --seed
+    auto model = models::lenet5();  // initial weights drawn from --seed
     CrossEntropyLoss criterion;
     SGD optimizer(model->params(), c.lr, momentum);
     std::printf("model: %lld parameters; SGD lr %g momentum %g, batch %lld, %d epoch(s)\n",
@@ -391,7 +362,7 @@ int main(int argc, char** argv) {
     const Tensor reference = eval_logits(*model, probe.x);
 
     manual_seed(c.seed + 1);
-    auto loaded = lenet5();
+    auto loaded = models::lenet5();
     std::printf("  fresh model (seed %llu): max |logits - trained logits| = %.3f on %lld test images,\n",
                 (unsigned long long)(c.seed + 1), max_abs_difference(eval_logits(*loaded, probe.x), reference),
                 (long long)probe.size());
@@ -411,7 +382,7 @@ int main(int argc, char** argv) {
     // Why the buffers are saved too: they are not learned by gradient
     // descent, but in eval mode batch norm normalises with them. Put the
     // weights in but leave a fresh model's running_mean = 0, running_var = 1:
-    auto weights_without_buffers = lenet5();
+    auto weights_without_buffers = models::lenet5();
     load_model(*weights_without_buffers, model_path);
     for (NamedBuffer& b : weights_without_buffers->named_buffers()) {
       if (ends_with(b.name, "running_mean")) b.buffer->value.fill(0);
@@ -428,7 +399,7 @@ int main(int argc, char** argv) {
     // was, never half old and half new.
     // ===================================================================
     std::printf("\n== Step 4: loading into the wrong model fails, and changes nothing\n");
-    auto narrower = lenet5(/*conv2_channels=*/12);
+    auto narrower = models::lenet5(/*conv2_channels=*/12);
     const Tensor before = eval_logits(*narrower, probe.x);
     std::printf("  a LeNet-5 with 12 instead of 16 channels in its second convolution:\n");
     try {
@@ -474,14 +445,14 @@ int main(int argc, char** argv) {
     for (Batch b; int(next_batches.size()) < resume_steps && train.next(b);) next_batches.push_back(b);
 
     manual_seed(c.seed + 2);
-    auto resumed = lenet5();
+    auto resumed = models::lenet5();
     SGD resumed_optimizer(resumed->params(), c.lr, momentum);
     load_checkpoint(*resumed, resumed_optimizer, checkpoint_path);
     std::printf("  checkpoint loaded: the optimizer has made %lld steps, as the original\n",
                 (long long)resumed_optimizer.steps());
 
     manual_seed(c.seed + 3);
-    auto weights_only = lenet5();
+    auto weights_only = models::lenet5();
     SGD new_optimizer(weights_only->params(), c.lr, momentum);
     load_model(*weights_only, model_path);
 

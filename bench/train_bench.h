@@ -1,0 +1,86 @@
+// train_bench.h — the timed training loop bench_mlp and bench_lenet share.
+//
+// One or more epochs over data already in memory, each step timed in four
+// parts (data, forward + loss, backward, optimizer) so that a tuning decision
+// starts from a measurement. Prints images/s, the time split, and a line
+// "RESULT <key> <images/s>" that run_bench.sh reads.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "byhand/data.h"
+#include "byhand/loss.h"
+#include "byhand/ops.h"
+#include "byhand/optim.h"
+#include "byhand/sequential.h"
+
+namespace bench {
+
+// --threads N --epochs E --batch B, with the given defaults.
+struct TrainArgs {
+  int threads = 2, epochs = 1, batch = 64;
+};
+
+inline TrainArgs parse_train_args(int argc, char** argv, TrainArgs defaults) {
+  TrainArgs a = defaults;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--threads")) a.threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--epochs")) a.epochs = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--batch")) a.batch = std::atoi(argv[i + 1]);
+  }
+  byhand::set_num_threads(a.threads);
+  return a;
+}
+
+// Trains `model` on `train` as fit() would (no gradient for the images,
+// zero_grad before each backward) and reports as described above.
+inline void time_training(const std::string& label, const std::string& result_key,
+                          byhand::Sequential& model, byhand::Optimizer& opt,
+                          const byhand::Dataset& train, const TrainArgs& args) {
+  using Clock = std::chrono::steady_clock;
+  auto seconds = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  };
+  model.set_input_grad(false);
+  byhand::CrossEntropyLoss loss_fn;
+  byhand::DataLoader loader(train, args.batch, /*shuffle=*/true, /*seed=*/0);
+  double t_data = 0, t_fwd = 0, t_bwd = 0, t_opt = 0, loss_sum = 0;
+  int64_t images = 0, steps = 0;
+  byhand::Batch b;
+  const auto start = Clock::now();
+  for (int e = 0; e < args.epochs; ++e) {
+    loader.start_epoch();
+    while (true) {
+      const auto t0 = Clock::now();
+      if (!loader.next(b)) break;
+      const auto t1 = Clock::now();
+      loss_sum += loss_fn.forward(model.forward(b.x), b.y);
+      const auto t2 = Clock::now();
+      opt.zero_grad();
+      model.backward(loss_fn.backward());
+      const auto t3 = Clock::now();
+      opt.step();
+      const auto t4 = Clock::now();
+      t_data += seconds(t0, t1);
+      t_fwd += seconds(t1, t2);
+      t_bwd += seconds(t2, t3);
+      t_opt += seconds(t3, t4);
+      images += b.size();
+      ++steps;
+    }
+  }
+  const double total = seconds(start, Clock::now());
+  std::printf("byhand %s, batch %d, %s, %d thread(s): %.2f s for %d epoch(s), %.0f images/s "
+              "(mean loss %.4f)\n",
+              label.c_str(), args.batch, opt.name().c_str(), args.threads, total, args.epochs,
+              double(images) / total, loss_sum / double(steps));
+  std::printf("  time split: data %.0f%%, forward+loss %.0f%%, backward %.0f%%, optimizer %.0f%%\n",
+              100 * t_data / total, 100 * t_fwd / total, 100 * t_bwd / total, 100 * t_opt / total);
+  std::printf("RESULT %s %.0f\n", result_key.c_str(), double(images) / total);
+}
+
+}  // namespace bench
