@@ -23,15 +23,12 @@ const Tensor& Layer::forward(const Tensor& x) {
 const Tensor& Layer::backward(const Tensor& dy) {
   if (!have_forward_) throw std::logic_error(who() + ": backward called before forward");
   check_shape(who() + " backward", "dy", y_.shape(), dy.shape());
-  if (!input_grad_) {  // parameter gradients only; layers skip dx where they can
-    dx_.resize(in_shape_);
-    backward_into(dy, dx_);
-    dx_.resize({0});
-    return dx_;
-  }
   dx_.resize(in_shape_);
-  if (g_nan_fill) dx_.fill(std::numeric_limits<real>::quiet_NaN());
+  if (g_nan_fill && input_grad_) dx_.fill(std::numeric_limits<real>::quiet_NaN());
   backward_into(dy, dx_);
+  // Nobody wants dx (input_grad off): layers may have skipped it, so hand
+  // back an empty tensor rather than numbers that may be stale.
+  if (!input_grad_) dx_.resize({0});
   return dx_;
 }
 
