@@ -38,6 +38,7 @@
 #include <immintrin.h>
 #endif
 
+#include "byhand/conv_gemm.h"
 #include "byhand/im2col.h"
 #include "byhand/layers/conv2d.h"
 #include "byhand/ops.h"
@@ -180,19 +181,31 @@ int main(int argc, char** argv) {
   line("forward+backward:", step.best, step_best, step_med);
 
   // ---- where the time goes: one thread's steps, as Conv2d runs them: groups
-  // of G images with their columns side by side (conv2d.cpp).
+  // of G images with their columns side by side (conv2d.cpp). Then the two
+  // products conv_gemm does, done instead the plain way, through a cols
+  // matrix and ops::gemm (BLIS packs cols again), to show what the packing saves.
   set_num_threads(1);
   const ConvGeometry g{C, H, W, k, 1, 1};
+  const ConvGeometry gd{O, H, W, k, 1, k - 1 - 1};  // dx as a convolution of dy (conv2d.cpp)
   const int64_t K = g.col_rows(), P = g.col_cols();
   const int64_t G = std::min(N, (Conv2d::kGemmColumns + P - 1) / P), L = G * P;
   std::vector<real> xp(size_t(N * g.padded_size())), cols(size_t(K * L)), out(size_t(O * L)),
       dW(size_t(O * K)), db(static_cast<size_t>(O)), dxp(size_t(g.padded_size())),
-      dx(size_t(N * g.image_size())), y(size_t(dy.numel()));
+      dyp(size_t(G * gd.padded_size())), dx(size_t(N * g.image_size())), y(size_t(dy.numel()));
   const real* w = conv.weight.value.data();
   const real* b = conv.bias.value.data();
+  std::vector<real> wf(size_t(C * O * k * k));  // the flipped weights Wf (C_in, C_out*kh*kw)
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t t = 0; t < k * k; ++t) wf[size_t((c * O + o) * k * k + t)] = w[(o * C + c) * k * k + k * k - 1 - t];
+  std::vector<real> w_panels(size_t(ops::weight_panels_size(O, K))),
+      wf_panels(size_t(ops::weight_panels_size(C, O * k * k)));
+  ops::pack_weight_panels(O, K, w, K, w_panels.data());
+  ops::pack_weight_panels(C, O * k * k, wf.data(), O * k * k, wf_panels.data());
+  Tensor packed({std::max(ops::conv_gemm_workspace_size(g, G), ops::conv_gemm_workspace_size(gd, G))});
   struct Step {
     const char* what;
-    int per_step;  // times it runs in one forward+backward
+    int per_step;  // times it runs in one forward+backward (0: the plain way, for comparison)
     bool gemm;     // print its GFLOP/s
     std::function<void(int64_t)> run;  // on the group of images n..n+G-1
   } steps[] = {
@@ -202,14 +215,10 @@ int main(int argc, char** argv) {
            ops::pad_image(g, x.data() + (n + m) * g.image_size(),
                           xp.data() + (n + m) * g.padded_size());
        }},
-      {"im2col (forward, again in backward)", 2, false,
+      {"conv_gemm  out = W . im2col(xp)", 1, true,
        [&](int64_t n) {
-         for (int64_t m = 0; m < G; ++m)
-           ops::im2col(g, xp.data() + (n + m) * g.padded_size(), cols.data() + m * P, L);
-       }},
-      {"GEMM  out = W . cols", 1, true,
-       [&](int64_t) {
-         ops::gemm(Trans::No, Trans::No, O, L, K, 1, w, K, cols.data(), L, 0, out.data(), L);
+         ops::conv_gemm(g, xp.data() + n * g.padded_size(), G, w_panels.data(), O, out.data(), L,
+                        packed.data());
        }},
       {"out -> y (NCHW) + bias", 1, false,
        [&](int64_t n) {
@@ -232,17 +241,41 @@ int main(int argc, char** argv) {
            db[size_t(o)] += sum;
          }
        }},
+      {"im2col (for dW)", 1, false,
+       [&](int64_t n) {
+         for (int64_t m = 0; m < G; ++m)
+           ops::im2col(g, xp.data() + (n + m) * g.padded_size(), cols.data() + m * P, L);
+       }},
       {"GEMM  dW^T += cols . dY^T", 1, true,
        [&](int64_t) {
          ops::gemm(Trans::No, Trans::Yes, K, O, L, 1, cols.data(), L, out.data(), L, 1,
                    dW.data(), O);
        }},
-      {"GEMM  dcols = W^T . dY", 1, true,
-       [&](int64_t) {
-         ops::gemm(Trans::Yes, Trans::No, K, L, O, 1, w, K, out.data(), L, 0, cols.data(), L);
-       }},
-      {"col2im + crop_image", 1, false,
+      {"pad_image (dy, for dx)", 1, false,
        [&](int64_t n) {
+         for (int64_t m = 0; m < G; ++m)
+           ops::pad_image(gd, dy.data() + (n + m) * O * P, dyp.data() + m * gd.padded_size());
+       }},
+      {"conv_gemm  dx = Wf . im2col(dyp)", 1, true,
+       [&](int64_t) {
+         ops::conv_gemm(gd, dyp.data(), G, wf_panels.data(), C, cols.data(), L, packed.data());
+       }},
+      {"dx (C_in, G*H*W) -> NCHW", 1, false,
+       [&](int64_t n) {
+         for (int64_t c = 0; c < C; ++c)
+           for (int64_t m = 0; m < G; ++m)
+             std::memcpy(dx.data() + ((n + m) * C + c) * P, cols.data() + c * L + m * P,
+                         sizeof(real) * size_t(P));
+       }},
+      {"im2col + GEMM  out = W . cols", 0, true,
+       [&](int64_t n) {
+         for (int64_t m = 0; m < G; ++m)
+           ops::im2col(g, xp.data() + (n + m) * g.padded_size(), cols.data() + m * P, L);
+         ops::gemm(Trans::No, Trans::No, O, L, K, 1, w, K, cols.data(), L, 0, out.data(), L);
+       }},
+      {"GEMM dcols = W^T . dY + col2im, crop", 0, true,
+       [&](int64_t n) {
+         ops::gemm(Trans::Yes, Trans::No, K, L, O, 1, w, K, out.data(), L, 0, cols.data(), L);
          for (int64_t m = 0; m < G; ++m) {
            ops::col2im(g, cols.data() + m * P, dxp.data(), L);
            ops::crop_image(g, dxp.data(), dx.data() + (n + m) * g.image_size());
@@ -260,13 +293,22 @@ int main(int argc, char** argv) {
     ms.push_back(t.best * 1e3);
     total += t.best * 1e3 * s.per_step;
   }
+  bool compared = false;
   for (size_t i = 0; i < ms.size(); ++i) {
-    std::printf("  %-40s %6.2f x%d  %3.0f%%", steps[i].what, ms[i], steps[i].per_step,
-                100 * ms[i] * steps[i].per_step / total);
+    if (steps[i].per_step == 0 && !compared) {
+      std::printf("  total %.2f ms = %.1f GFLOP/s on one thread\n", total,
+                  3 * fwd_flops / total / 1e6);
+      std::printf("the same products the plain way, through a cols matrix and ops::gemm:\n");
+      compared = true;
+    }
+    if (steps[i].per_step > 0)
+      std::printf("  %-40s %6.2f x%d  %3.0f%%", steps[i].what, ms[i], steps[i].per_step,
+                  100 * ms[i] * steps[i].per_step / total);
+    else
+      std::printf("  %-40s %6.2f", steps[i].what, ms[i]);
     if (steps[i].gemm) std::printf("  %5.1f GFLOP/s", fwd_flops / ms[i] / 1e6);
     std::printf("\n");
   }
-  std::printf("  total %.2f ms = %.1f GFLOP/s on one thread\n", total, 3 * fwd_flops / total / 1e6);
   std::printf("RESULT conv_fwd_gflops %.1f\n", fwd_best);
   std::printf("RESULT conv_fwdbwd_gflops %.1f\n", step_best);
   return 0;

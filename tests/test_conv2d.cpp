@@ -35,6 +35,10 @@ static std::string describe(const ConvCase& c) {
   return os.str();
 }
 
+static const char* algorithm_name(Conv2d::Algorithm a) {
+  return a == Conv2d::Algorithm::Auto ? " (Auto)" : a == Conv2d::Algorithm::Im2col ? " (Im2col)" : " (Direct)";
+}
+
 // The definition, in seven loops and in double precision:
 //   y[n, o, oh, ow] = b[o] + sum_{c, i, j} W[o, c, i, j] x[n, c, oh*sh - ph + i, ow*sw - pw + j]
 // Also returns, per output, the sum of |terms|: the scale a float result's
@@ -84,9 +88,13 @@ TEST_CASE("Conv2d: im2col + GEMM forward equals the naive seven-loop convolution
            ConvCase{5, 2, 3, 2, 3, 3, 1, 1, true},       // image smaller than the kernel, padded
            ConvCase{3, 6, 4, 10, 10, 4, 3, 2, true},     // stride leaves rows unreached
            ConvCase{1, 8, 16, 40, 40, 3, 1, 1, true},    // batch 1: threads split inside the image
-           ConvCase{7, 16, 8, 12, 12, 3, 1, 1, true}}) { // batch not a multiple of the threads
-    DYNAMIC_SECTION(describe(c)) {
+           ConvCase{7, 16, 8, 12, 12, 3, 1, 1, true},    // batch not a multiple of the threads
+           ConvCase{2, 80, 27, 9, 7, 3, 1, 1, true},     // K = 720: conv_gemm cuts the taps in blocks
+           ConvCase{1, 4, 40, 30, 31, 3, 1, 1, true}}) { // 930 positions: in blocks, too
+    for (Conv2d::Algorithm algorithm : {Conv2d::Algorithm::Auto, Conv2d::Algorithm::Im2col})
+    DYNAMIC_SECTION(describe(c) << algorithm_name(algorithm)) {
       Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
+      conv.set_algorithm(algorithm);
       Tensor x = normal_tensor({c.n, c.c_in, c.h, c.w}, rng);
       const Tensor& y = conv.forward(x);
       std::vector<double> expected, scale;
@@ -115,20 +123,34 @@ TEST_CASE("Conv2d: gradient check over strides, paddings, kernels, batches, bias
            ConvCase{3, 2, 3, 6, 6, 3, 2, 2, true},
            ConvCase{1, 2, 3, 6, 8, {2, 3}, {2, 1}, {0, 1}, true},
            ConvCase{3, 1, 2, 7, 6, {3, 1}, {1, 3}, {2, 0}, false},
-           ConvCase{3, 2, 3, 2, 3, 3, 1, 1, true}}) {  // image smaller than the kernel
-    DYNAMIC_SECTION(describe(c)) {
+           ConvCase{3, 2, 3, 2, 3, 3, 1, 1, true},     // image smaller than the kernel
+           ConvCase{2, 3, 2, 4, 5, 1, 1, 1, true}}) {  // padding >= kernel: dx through col2im
+    for (Conv2d::Algorithm algorithm : {Conv2d::Algorithm::Auto, Conv2d::Algorithm::Im2col})
+    DYNAMIC_SECTION(describe(c) << algorithm_name(algorithm)) {
       Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
+      conv.set_algorithm(algorithm);
       require_gradcheck(gradcheck(conv, normal_tensor({c.n, c.c_in, c.h, c.w}, rng)));
     }
   }
 }
 
-TEST_CASE("Conv2d: gradient check of a larger layer on sampled entries", "[gradcheck][conv]") {
+// Larger layers, through im2col + GEMM (Auto would take the direct path for
+// the first): several weight panels and, in the double build (14-wide weight
+// panels, kc <= 292 taps), taps cut into blocks, forward (K = 324) and for
+// dx (K = 9 * C_out = 324).
+TEST_CASE("Conv2d: gradient check of larger layers on sampled entries", "[gradcheck][conv]") {
   Rng rng(13);
-  Conv2d conv(8, 6, 3, 1, 1, true, rng);
-  GradcheckOptions opts;
-  opts.max_entries = 60;  // per tensor: x has 1,536 entries, the weight 432
-  require_gradcheck(gradcheck(conv, normal_tensor({3, 8, 8, 8}, rng), opts));
+  for (ConvCase c : {ConvCase{3, 8, 6, 8, 8, 3, 1, 1, true},
+                     ConvCase{2, 36, 20, 6, 5, 3, 1, 1, true},
+                     ConvCase{2, 20, 36, 5, 6, 3, 1, 2, false}}) {
+    DYNAMIC_SECTION(describe(c)) {
+      Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
+      conv.set_algorithm(Conv2d::Algorithm::Im2col);
+      GradcheckOptions opts;
+      opts.max_entries = 60;  // per tensor: the first x has 1,536 entries, its weight 432
+      require_gradcheck(gradcheck(conv, normal_tensor({c.n, c.c_in, c.h, c.w}, rng), opts));
+    }
+  }
 }
 
 // ---------------------------------------------------------------- numbers by hand

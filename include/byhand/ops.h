@@ -31,6 +31,37 @@ enum class Trans { No, Yes };
 void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, real alpha, const real* A,
           int64_t lda, const real* B, int64_t ldb, real beta, real* C, int64_t ldc);
 
+// BLIS's micro-kernel, for code that packs its own operands (conv_gemm.h).
+//
+// A BLIS GEMM is three steps: copy ("pack") a block of A into panels of mr
+// rows, copy a block of B into panels of nr columns, and call the
+// micro-kernel on every pair of panels, each call one mr x nr tile of C held
+// in registers from start to end (32 x 12 floats with BLIS's AVX-512 kernels:
+// 24 vector registers of running sums). ops::gemm does all three. A
+// convolution can do better than handing ops::gemm its im2col matrix: im2col
+// is a copy already, so it can write BLIS's packed layout directly and skip
+// BLIS's own copy of the same numbers (conv_gemm.h). This is the hook for it:
+//
+//   C (m x n) = A_panel · B_panel + beta * C        m <= mr, n <= nr, k steps
+//   a_panel[p*mr + i] = A[i][p]     k steps of mr numbers, 64-byte aligned
+//   b_panel[p*nr + j] = B[p][j]     k steps of nr numbers, 64-byte aligned
+//   C[i][j] is c[i*rs_c + j*cs_c]   fastest with rs_c = 1 (the tile's columns
+//                                   contiguous) or, where prefers_rows says
+//                                   so, with cs_c = 1
+// Rows i >= m of a_panel and columns j >= n of b_panel are read but do not
+// reach C. beta = 0 overwrites C, NaN included. a_next and b_next are the
+// panels of the next call, which the kernel may prefetch (nullptr: none).
+// Single-threaded; call it from any thread.
+struct MicroTile {
+  int64_t mr, nr;     // the register tile, for `real` on this machine
+  bool prefers_rows;  // the kernel stores fastest with cs_c = 1 (BLIS's AVX2
+                      // kernels), not rs_c = 1 (its AVX-512 ones)
+};
+MicroTile micro_tile();
+void micro_kernel(int64_t m, int64_t n, int64_t k, const real* a_panel, const real* b_panel,
+                  real beta, real* c, int64_t rs_c, int64_t cs_c, const real* a_next = nullptr,
+                  const real* b_next = nullptr);
+
 // Y[n, j] += bias[j] for every row n of an N x D matrix (a Linear layer's bias).
 void add_row_vector(real* Y, const real* bias, int64_t N, int64_t D);
 

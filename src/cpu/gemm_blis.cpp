@@ -120,5 +120,52 @@ void gemm(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_t K, real al
   }
 }
 
+// The micro-kernel BLIS chose for this machine (and for `real`), taken from
+// its context: the same function its own GEMM calls on every tile.
+#ifdef BYHAND_DOUBLE
+static constexpr num_t kRealType = BLIS_DOUBLE;
+#else
+static constexpr num_t kRealType = BLIS_FLOAT;
+#endif
+using MicroKernelFn = void (*)(dim_t m, dim_t n, dim_t k, real* alpha, real* a, real* b,
+                               real* beta, real* c, inc_t rs_c, inc_t cs_c, auxinfo_t* aux,
+                               cntx_t* cntx);
+struct MicroKernel {
+  MicroKernelFn fn;
+  cntx_t* cntx;
+  MicroTile tile;
+};
+static const MicroKernel& blis_micro_kernel() {
+  static const MicroKernel kernel = [] {
+    choose_blis_kernels();  // before BLIS initialises
+    cntx_t* cntx = bli_gks_query_cntx();
+    MicroKernel k;
+    k.fn = reinterpret_cast<MicroKernelFn>(
+        bli_cntx_get_l3_nat_ukr_dt(kRealType, BLIS_GEMM_UKR, cntx));
+    k.cntx = cntx;
+    k.tile = {bli_cntx_get_blksz_def_dt(kRealType, BLIS_MR, cntx),
+              bli_cntx_get_blksz_def_dt(kRealType, BLIS_NR, cntx),
+              bool(bli_cntx_l3_nat_ukr_prefers_rows_dt(kRealType, BLIS_GEMM_UKR, cntx))};
+    if (!k.fn || k.tile.mr <= 0 || k.tile.nr <= 0)
+      throw std::runtime_error("BLIS: no gemm micro-kernel in the context for this machine");
+    return k;
+  }();
+  return kernel;
+}
+
+MicroTile micro_tile() { return blis_micro_kernel().tile; }
+
+void micro_kernel(int64_t m, int64_t n, int64_t k, const real* a_panel, const real* b_panel,
+                  real beta, real* c, int64_t rs_c, int64_t cs_c, const real* a_next,
+                  const real* b_next) {
+  const MicroKernel& uk = blis_micro_kernel();
+  auxinfo_t aux{};
+  aux.a_next = const_cast<real*>(a_next ? a_next : a_panel);
+  aux.b_next = const_cast<real*>(b_next ? b_next : b_panel);
+  real one = 1, b = beta;
+  uk.fn(m, n, k, &one, const_cast<real*>(a_panel), const_cast<real*>(b_panel), &b, c, rs_c, cs_c,
+        &aux, uk.cntx);
+}
+
 }  // namespace ops
 }  // namespace byhand

@@ -110,6 +110,8 @@ class Conv2d : public Layer {
                       // kept from call to call, so only the first call allocates
   Tensor grad_partials_;  // (threads, C_out*K + C_out): each thread's share of dW
                           // and db, summed into the Params at the end
+  Tensor weight_panels_;    // W packed for conv_gemm (forward), or Wf (backward)
+  Tensor flipped_weights_;  // Wf (C_in, C_out*kh*kw): dx as a convolution (conv2d.cpp)
   Tensor direct_weights_;  // direct path: W^T (K, C_out rounded up to 8) and b,
                            // the extra output channels zero
 };

@@ -1,0 +1,213 @@
+// conv_gemm.cpp — im2col written into the GEMM's packed layout, and the GEMM
+// loops around BLIS's micro-kernel (the layout and why: conv_gemm.h).
+//
+// Which operand is which. The micro-kernel computes an (m x n) tile from an
+// "a" panel of mr rows and a "b" panel of nr columns. BLIS's AVX-512 kernels
+// store a tile fastest column by column (rs_c = 1), its AVX2 kernels row by
+// row (cs_c = 1). A channel's outputs are one contiguous row of `out`, so:
+//   column-storing kernel: a = positions (mr of them), b = channels (nr)
+//   row-storing kernel:    a = channels (mr),          b = positions (nr)
+// Below, `pos_width` and `chan_width` are the panel widths of the two sides,
+// and call_kernel() puts the two panels in the right places.
+#include "byhand/conv_gemm.h"
+
+#include <omp.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "byhand/ops.h"
+
+namespace byhand {
+namespace ops {
+
+// Cache budgets, in bytes. One weight panel's kc steps stay in L1 while the
+// position panels stream past it; one block of packed position panels stays
+// in L2 while every weight panel passes over it. (BLIS's own choice for its
+// AVX-512 kernels, kc = 384 with 12-wide panels, is 18 KB of L1; a little
+// more, so that a 3x3 kernel over 64 channels, K = 576, is one block.)
+static constexpr int64_t kL1Bytes = 32 * 1024;
+static constexpr int64_t kL2Bytes = 512 * 1024;
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t whole_lines(int64_t numbers) { return ceil_div(numbers, 16) * 16; }
+
+struct Sides {
+  int64_t pos_width, chan_width;  // panel widths: positions, channels
+  bool positions_are_a;           // column-storing kernel: positions in the "a" panel
+};
+static Sides sides() {
+  const MicroTile tile = micro_tile();
+  if (tile.prefers_rows) return {tile.nr, tile.mr, false};
+  return {tile.mr, tile.nr, true};
+}
+
+// How conv_gemm cuts K (taps) and L (positions) into blocks.
+struct Blocking {
+  int64_t kc;            // taps per block (the last block may be shorter)
+  int64_t lb;            // positions per block, a multiple of pos_width
+  int64_t panel_stride;  // numbers per packed position panel (kc steps, whole lines)
+};
+static Blocking blocking(int64_t K, int64_t L, const Sides& s) {
+  const int64_t kc_max = std::max<int64_t>(16, kL1Bytes / int64_t(sizeof(real)) / s.chan_width);
+  const int64_t kc = ceil_div(K, ceil_div(K, kc_max));  // equal blocks, none tiny
+  const int64_t lb_max =
+      std::max<int64_t>(1, kL2Bytes / int64_t(sizeof(real)) / kc / s.pos_width) * s.pos_width;
+  const int64_t lb = ceil_div(ceil_div(L, ceil_div(L, lb_max)), s.pos_width) * s.pos_width;
+  return {kc, lb, whole_lines(kc * s.pos_width)};
+}
+
+int64_t weight_panels_size(int64_t M, int64_t K) {
+  const Sides s = sides();
+  return ceil_div(M, s.chan_width) * whole_lines(K * s.chan_width);
+}
+
+// panels[(p*K + k)*w + t] = W[p*w + t][k] (w = chan_width; rows >= M zero),
+// each panel starting on a cache line.
+void pack_weight_panels(int64_t M, int64_t K, const real* W, int64_t ldw, real* panels) {
+  const int64_t w = sides().chan_width, stride = whole_lines(K * w);
+  for (int64_t p = 0; p < ceil_div(M, w); ++p) {
+    real* panel = panels + p * stride;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t t = 0; t < w; ++t) {
+        const int64_t m = p * w + t;
+        panel[k * w + t] = m < M ? W[m * ldw + k] : real(0);
+      }
+  }
+}
+
+// Enough for G images or fewer: fewer positions may make FEWER, LONGER blocks
+// (432 positions are one block of 432, 576 two of 288), but no block is
+// longer than the cache allows or than all the positions, rounded up.
+int64_t conv_gemm_workspace_size(const ConvGeometry& g, int64_t G) {
+  const Sides s = sides();
+  const int64_t L = G * g.col_cols();
+  const Blocking b = blocking(g.col_rows(), L, s);
+  const int64_t lb_max = std::max<int64_t>(1, kL2Bytes / int64_t(sizeof(real)) / b.kc / s.pos_width);
+  return std::min(lb_max, ceil_div(L, s.pos_width)) * b.panel_stride;
+}
+
+// dst[0 .. n) = src[0 .. n) for the short runs the packing copies (a few to
+// a few dozen numbers): with AVX-512, one masked load and store per vector,
+// where a loop of unknown length (or a call to memcpy) spends more time
+// deciding how to copy than copying. (The packing went from 29% to ?% of
+// conv_gemm's time on the benchmark layer.)
+static inline void copy_short(real* dst, const real* src, int64_t n) {
+#if defined(__AVX512F__) && !defined(BYHAND_DOUBLE)
+  for (; n >= 16; n -= 16, src += 16, dst += 16) _mm512_storeu_ps(dst, _mm512_loadu_ps(src));
+  if (n > 0) {
+    const __mmask16 mask = __mmask16((1u << n) - 1);
+    _mm512_mask_storeu_ps(dst, mask, _mm512_maskz_loadu_ps(mask, src));
+  }
+#elif defined(__AVX512F__)
+  for (; n >= 8; n -= 8, src += 8, dst += 8) _mm512_storeu_pd(dst, _mm512_loadu_pd(src));
+  if (n > 0) {
+    const __mmask8 mask = __mmask8((1u << n) - 1);
+    _mm512_mask_storeu_pd(dst, mask, _mm512_maskz_loadu_pd(mask, src));
+  }
+#else
+  for (int64_t u = 0; u < n; ++u) dst[u] = src[u];
+#endif
+}
+
+// One position panel: the w = pos_width positions q0 .. q0+w-1 of the group
+// (fewer at the end, L, where the rest of the panel is zero), taps k0 .. k0+kc-1:
+//   panel[(k - k0)*w + t] = cols[k][q0 + t] = xp_m[c][oh*sh + i][ow*sw + j]
+// with k = (c, i, j) and position q0 + t = (image m, oh, ow). The positions are
+// cut into RUNS, each within one output row of one image: along a run, ow
+// steps by 1, so the pixels step by sw: one short strided copy per tap and run.
+static void pack_position_panel(const ConvGeometry& g, const real* xp, int64_t L, int64_t q0,
+                                int64_t w, int64_t k0, int64_t kc, real* panel) {
+  const int64_t kh = g.kernel.h, kw = g.kernel.w, sh = g.stride.h, sw = g.stride.w;
+  const int64_t Hp = g.padded_height(), Wp = g.padded_width(), Wo = g.out_width();
+  const int64_t P = g.col_cols();
+  struct Run {
+    int64_t slot, length, from;  // panel slots slot .. slot+length-1 read xp[from + u*sw]
+  };
+  Run runs[64];
+  if (w > 64) throw std::logic_error("conv_gemm: panels wider than 64 positions");
+  int n_runs = 0;
+  int64_t filled = 0;  // slots 0 .. filled-1 hold positions, the rest are zero
+  while (filled < w && q0 + filled < L) {
+    const int64_t q = q0 + filled, m = q / P, oh = q % P / Wo, ow = q % P % Wo;
+    const int64_t length = std::min({w - filled, Wo - ow, L - q});
+    runs[n_runs++] = {filled, length, m * g.padded_size() + oh * sh * Wp + ow * sw};
+    filled += length;
+  }
+  // Walk the taps k0 .. k0+kc-1 as (c, i, j), without dividing at every step.
+  int64_t c = k0 / (kh * kw), i = k0 / kw % kh, j = k0 % kw;
+  for (int64_t k = 0; k < kc; ++k) {
+    const real* tap = xp + c * Hp * Wp + i * Wp + j;  // tap[from] = the pixel tap (c, i, j) sees
+    real* step = panel + k * w;
+    for (int r = 0; r < n_runs; ++r) {
+      const real* src = tap + runs[r].from;
+      real* dst = step + runs[r].slot;
+      if (sw == 1)
+        copy_short(dst, src, runs[r].length);
+      else
+        for (int64_t u = 0; u < runs[r].length; ++u) dst[u] = src[u * sw];
+    }
+    for (int64_t t = filled; t < w; ++t) step[t] = 0;
+    if (++j == kw) {
+      j = 0;
+      if (++i == kh) i = 0, ++c;
+    }
+  }
+}
+
+// out += or = one tile: n_pos positions x n_chan channels, from a position
+// panel and a weight panel (k steps), out_tile at (first channel, first position).
+static void call_kernel(const Sides& s, int64_t n_pos, int64_t n_chan, int64_t k,
+                        const real* pos_panel, const real* chan_panel, real beta, real* out_tile,
+                        int64_t ldo) {
+  if (s.positions_are_a)  // tile (positions x channels), stored column by column
+    micro_kernel(n_pos, n_chan, k, pos_panel, chan_panel, beta, out_tile, 1, ldo);
+  else                    // tile (channels x positions), stored row by row
+    micro_kernel(n_chan, n_pos, k, chan_panel, pos_panel, beta, out_tile, ldo, 1);
+}
+
+// The loops, outermost first (BLIS's, with packing of the image side done by
+// pack_position_panel instead of a copy of cols):
+//   positions in blocks of lb    the block's packed panels stay in L2
+//     taps in blocks of kc       pack the block's position panels, then
+//       channel panels           one weight panel's kc steps stay in L1
+//         position panels        one micro-kernel call: a tile of out
+// Tiles of the first tap block overwrite out (beta = 0), later ones add.
+void conv_gemm(const ConvGeometry& g, const real* xp, int64_t G, const real* w_panels, int64_t M,
+               real* out, int64_t ldo, real* workspace) {
+  const Sides s = sides();
+  const int64_t K = g.col_rows(), L = G * g.col_cols();
+  const Blocking b = blocking(K, L, s);
+  const int64_t w_stride = whole_lines(K * s.chan_width);
+  const int64_t chan_panels = ceil_div(M, s.chan_width);
+  const bool parallel =
+      !omp_in_parallel() && num_threads() > 1 && 2.0 * double(M) * double(L) * double(K) >= 4e6;
+
+  for (int64_t l0 = 0; l0 < L; l0 += b.lb) {
+    const int64_t lb = std::min(b.lb, L - l0), pos_panels = ceil_div(lb, s.pos_width);
+    for (int64_t k0 = 0; k0 < K; k0 += b.kc) {
+      const int64_t kc = std::min(b.kc, K - k0);
+#pragma omp parallel for if (parallel)
+      for (int64_t i = 0; i < pos_panels; ++i)
+        pack_position_panel(g, xp, L, l0 + i * s.pos_width, s.pos_width, k0, kc,
+                            workspace + i * b.panel_stride);
+      const real beta = k0 == 0 ? real(0) : real(1);
+#pragma omp parallel for collapse(2) if (parallel)
+      for (int64_t j = 0; j < chan_panels; ++j)
+        for (int64_t i = 0; i < pos_panels; ++i) {
+          const int64_t n_pos = std::min(s.pos_width, lb - i * s.pos_width);
+          const int64_t n_chan = std::min(s.chan_width, M - j * s.chan_width);
+          call_kernel(s, n_pos, n_chan, kc, workspace + i * b.panel_stride,
+                      w_panels + j * w_stride + k0 * s.chan_width, beta,
+                      out + j * s.chan_width * ldo + l0 + i * s.pos_width, ldo);
+        }
+    }
+  }
+}
+
+}  // namespace ops
+}  // namespace byhand
