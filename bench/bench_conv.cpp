@@ -202,7 +202,8 @@ int main(int argc, char** argv) {
       wf_panels(size_t(ops::weight_panels_size(C, O * k * k)));
   ops::pack_weight_panels(O, K, w, K, w_panels.data());
   ops::pack_weight_panels(C, O * k * k, wf.data(), O * k * k, wf_panels.data());
-  Tensor packed({std::max(ops::conv_gemm_workspace_size(g, G), ops::conv_gemm_workspace_size(gd, G))});
+  Tensor packed({std::max({ops::conv_gemm_workspace_size(g, G), ops::conv_gemm_workspace_size(gd, G),
+                           ops::conv_gemm_weight_grad_workspace_size(g, G, O)})});
   struct Step {
     const char* what;
     int per_step;  // times it runs in one forward+backward (0: the plain way, for comparison)
@@ -241,15 +242,10 @@ int main(int argc, char** argv) {
            db[size_t(o)] += sum;
          }
        }},
-      {"im2col (for dW)", 1, false,
+      {"conv_gemm  dW += dY . im2col(xp)^T", 1, true,
        [&](int64_t n) {
-         for (int64_t m = 0; m < G; ++m)
-           ops::im2col(g, xp.data() + (n + m) * g.padded_size(), cols.data() + m * P, L);
-       }},
-      {"GEMM  dW^T += cols . dY^T", 1, true,
-       [&](int64_t) {
-         ops::gemm(Trans::No, Trans::Yes, K, O, L, 1, cols.data(), L, out.data(), L, 1,
-                   dW.data(), O);
+         ops::conv_gemm_weight_grad(g, xp.data() + n * g.padded_size(), G, out.data(), L, O,
+                                    dW.data(), K, packed.data());
        }},
       {"pad_image (dy, for dx)", 1, false,
        [&](int64_t n) {
@@ -272,6 +268,13 @@ int main(int argc, char** argv) {
          for (int64_t m = 0; m < G; ++m)
            ops::im2col(g, xp.data() + (n + m) * g.padded_size(), cols.data() + m * P, L);
          ops::gemm(Trans::No, Trans::No, O, L, K, 1, w, K, cols.data(), L, 0, out.data(), L);
+       }},
+      {"im2col + GEMM  dW^T += cols . dY^T", 0, true,
+       [&](int64_t n) {
+         for (int64_t m = 0; m < G; ++m)
+           ops::im2col(g, xp.data() + (n + m) * g.padded_size(), cols.data() + m * P, L);
+         ops::gemm(Trans::No, Trans::Yes, K, O, L, 1, cols.data(), L, out.data(), L, 1,
+                   dW.data(), O);
        }},
       {"GEMM dcols = W^T . dY + col2im, crop", 0, true,
        [&](int64_t n) {

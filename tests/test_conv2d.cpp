@@ -108,6 +108,73 @@ TEST_CASE("Conv2d: im2col + GEMM forward equals the naive seven-loop convolution
   }
 }
 
+// The backward's sums, in loops and in double precision, with the sums of
+// |terms| as the scale for float rounding, as naive_conv2d above:
+//   dW[o, c, i, j] = sum over n, oh, ow of dy[n, o, oh, ow] * x[n, c, oh*sh - ph + i, ow*sw - pw + j]
+//   dx[n, c, h, w] = sum over o, i, j, oh, ow with h = oh*sh - ph + i, w = ow*sw - pw + j of W[o, c, i, j] * dy[n, o, oh, ow]
+static void naive_conv2d_backward(const Tensor& x, const Tensor& dy, const Conv2d& conv,
+                                  std::vector<double>& dW, std::vector<double>& dW_scale,
+                                  std::vector<double>& dx, std::vector<double>& dx_scale) {
+  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const int64_t O = dy.dim(1), Ho = dy.dim(2), Wo = dy.dim(3);
+  const Size2 k = conv.kernel_size(), s = conv.stride(), p = conv.padding();
+  dW.assign(size_t(conv.weight.value.numel()), 0);
+  dW_scale.assign(dW.size(), 0);
+  dx.assign(size_t(x.numel()), 0);
+  dx_scale.assign(dx.size(), 0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ow = 0; ow < Wo; ++ow)
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t i = 0; i < k.h; ++i)
+              for (int64_t j = 0; j < k.w; ++j) {
+                const int64_t h = oh * s.h - p.h + i, w = ow * s.w - p.w + j;
+                if (h < 0 || h >= H || w < 0 || w >= W) continue;
+                const double g = double(dy.at({n, o, oh, ow}));
+                const size_t wi = size_t(((o * C + c) * k.h + i) * k.w + j);
+                const size_t xi = size_t(((n * C + c) * H + h) * W + w);
+                dW[wi] += g * double(x[int64_t(xi)]);
+                dW_scale[wi] += std::fabs(g * double(x[int64_t(xi)]));
+                dx[xi] += g * double(conv.weight.value[int64_t(wi)]);
+                dx_scale[xi] += std::fabs(g * double(conv.weight.value[int64_t(wi)]));
+              }
+}
+
+// The float build's fast backward against those sums, on layers big enough
+// for conv_gemm's blocks and edges: taps not a multiple of the 32-wide tap
+// panels, positions in several blocks and not a multiple of 16, stride 2 (dx
+// through col2im), channel counts that leave panels part empty.
+TEST_CASE("Conv2d: im2col + GEMM backward equals the naive sums", "[conv]") {
+  Rng rng(19);
+  for (ConvCase c : {ConvCase{3, 16, 20, 12, 12, 3, 1, 1, true},    // K = 144, 144 positions an image
+                     ConvCase{2, 5, 33, 23, 21, 3, 1, 1, true},     // 483 positions an image
+                     ConvCase{2, 40, 24, 9, 9, {3, 5}, 1, {1, 2}, false},  // K = 600
+                     ConvCase{4, 18, 17, 11, 10, 3, 2, 1, true},    // stride 2
+                     ConvCase{3, 24, 16, 7, 7, 1, 1, 0, true}}) {   // 1x1
+    DYNAMIC_SECTION(describe(c)) {
+      Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
+      conv.set_algorithm(Conv2d::Algorithm::Im2col);
+      Tensor x = normal_tensor({c.n, c.c_in, c.h, c.w}, rng);
+      const Tensor& y = conv.forward(x);
+      Tensor dy = normal_tensor(y.shape(), rng);
+      conv.weight.grad.fill(0);
+      const Tensor& dx = conv.backward(dy);
+      std::vector<double> dW, dW_scale, dx_ref, dx_scale;
+      naive_conv2d_backward(x, dy, conv, dW, dW_scale, dx_ref, dx_scale);
+      for (int64_t e = 0; e < conv.weight.grad.numel(); ++e) {
+        INFO("weight.grad " << index_string(conv.weight.grad.shape(), e));
+        REQUIRE(std::fabs(double(conv.weight.grad[e]) - dW[size_t(e)]) <=
+                1e-5 * dW_scale[size_t(e)] + 1e-12);
+      }
+      for (int64_t e = 0; e < dx.numel(); ++e) {
+        INFO("dx " << index_string(dx.shape(), e));
+        REQUIRE(std::fabs(double(dx[e]) - dx_ref[size_t(e)]) <= 1e-5 * dx_scale[size_t(e)] + 1e-12);
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------- gradient checks
 TEST_CASE("Conv2d: gradient check over strides, paddings, kernels, batches, bias",
           "[gradcheck][conv]") {

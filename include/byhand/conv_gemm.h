@@ -67,5 +67,18 @@ int64_t conv_gemm_workspace_size(const ConvGeometry& g, int64_t G);
 void conv_gemm(const ConvGeometry& g, const real* xp, int64_t G, const real* w_panels, int64_t M,
                real* out, int64_t ldo, real* workspace);
 
+// The weight gradient the same way: the GEMM's sum now runs over positions,
+//
+//   dW (M x K, row-major, row stride ldw) += dY · [im2col(xp_0) | ... | im2col(xp_{G-1})]^T
+//
+// dY: (M x G*P, row stride ldy), the output gradient of the G images side by
+// side. Both operands are packed POSITION by position (a panel's step is one
+// position: 32 taps of cols, or 12 channels of dY), the transpose of how
+// they are stored, so both packings are transposing copies.
+// workspace: conv_gemm_weight_grad_workspace_size(g, G, M) numbers.
+int64_t conv_gemm_weight_grad_workspace_size(const ConvGeometry& g, int64_t G, int64_t M);
+void conv_gemm_weight_grad(const ConvGeometry& g, const real* xp, int64_t G, const real* dY,
+                           int64_t ldy, int64_t M, real* dW, int64_t ldw, real* workspace);
+
 }  // namespace ops
 }  // namespace byhand

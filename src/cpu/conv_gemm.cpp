@@ -14,11 +14,16 @@
 #include <omp.h>
 
 #if defined(__AVX512F__)
+// GCC 12 warns that AVX-512 shuffles use an uninitialised value: its own
+// placeholder for the unused masked-off lanes (GCC bug 105593, fixed in 13).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #endif
 
 #include <algorithm>
 #include <stdexcept>
+#include <vector>
 
 #include "byhand/ops.h"
 
@@ -205,6 +210,163 @@ void conv_gemm(const ConvGeometry& g, const real* xp, int64_t G, const real* w_p
                       w_panels + j * w_stride + k0 * s.chan_width, beta,
                       out + j * s.chan_width * ldo + l0 + i * s.pos_width, ldo);
         }
+    }
+  }
+}
+
+// ================================================================ dW
+// The sum over positions is cut into blocks of kp positions. Per block:
+//   pack dY's channel panels (all of them: M x kp numbers, kept in L2)
+//   for each tap panel:    pack it (tap_width taps x kp positions, in L1)
+//     for each channel panel: one micro-kernel call, dW tile += tap panel · channel panel
+// A channel's taps are one contiguous row of dW, as a channel's positions
+// are one row of `out` in the forward: so the taps take the positions' side
+// of Sides (panel width, and which operand of the kernel they are), and
+// call_kernel() serves both.
+static int64_t positions_per_block(int64_t M, const Sides& s) {
+  const int64_t l1 = kL1Bytes / int64_t(sizeof(real)) / s.pos_width;     // one tap panel in L1
+  const int64_t l2 = kL2Bytes / int64_t(sizeof(real)) / std::max<int64_t>(1, M);  // dY's panels in L2
+  return std::max<int64_t>(16, std::min(l1, l2));
+}
+
+int64_t conv_gemm_weight_grad_workspace_size(const ConvGeometry& g, int64_t G, int64_t M) {
+  const Sides s = sides();
+  const int64_t kp = std::min(positions_per_block(M, s), G * g.col_cols());
+  return whole_lines(kp * s.pos_width) + ceil_div(M, s.chan_width) * whole_lines(kp * s.chan_width) +
+         s.pos_width * whole_lines(kp);
+}
+
+// dst (cols x rows, row-major) = the transpose of src (rows x cols, rows lds
+// apart): dst[l*rows + t] = src[t*lds + l]. With AVX-512 (floats), in blocks
+// of 16 x 16 transposed inside 16 vector registers: 16 loads, 64 shuffles and
+// 16 stores, where the plain loop makes 256 single-number stores to 16
+// different cache lines. The packing of dW's tap panels (rows = 32 taps) is
+// all transposes: it took half of conv_gemm_weight_grad's time as the plain loop.
+#if defined(__AVX512F__) && !defined(BYHAND_DOUBLE)
+static void transpose_16x16(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m512 r[16], t[16];
+  for (int k = 0; k < 16; ++k) r[k] = _mm512_loadu_ps(src + k * lds);
+  // Pairs of rows, interleaved number by number: t[2p] = (r0[0] r1[0] r0[1] r1[1] | ...).
+  for (int p = 0; p < 8; ++p) {
+    t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
+    t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
+  }
+  // Then pairs of those, two numbers at a time: each 128-bit lane of r[k]
+  // holds one column of four consecutive rows.
+  for (int q = 0; q < 4; ++q)
+    for (int h = 0; h < 2; ++h) {
+      const __m512d a = _mm512_castps_pd(t[4 * q + h]), b = _mm512_castps_pd(t[4 * q + h + 2]);
+      r[4 * q + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+      r[4 * q + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    }
+  // Then whole 128-bit lanes: rows 0-3 with 4-7, 8-11 with 12-15, ...
+  for (int k = 0; k < 4; ++k) {
+    t[k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
+    t[4 + k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xdd);
+    t[8 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
+    t[12 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xdd);
+  }
+  // ... and rows 0-7 with 8-15.
+  for (int k = 0; k < 8; ++k) {
+    r[k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0x88);
+    r[8 + k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0xdd);
+  }
+  // r[k] is now column k of the block.
+  for (int k = 0; k < 16; ++k) _mm512_storeu_ps(dst + k * ldd, r[k]);
+}
+#endif
+
+static void transpose(const real* src, int64_t rows, int64_t cols, int64_t lds, real* dst) {
+  int64_t l0 = 0;
+#if defined(__AVX512F__) && !defined(BYHAND_DOUBLE)
+  if (rows % 16 == 0)
+    for (; l0 + 16 <= cols; l0 += 16)
+      for (int64_t t0 = 0; t0 < rows; t0 += 16)
+        transpose_16x16(src + t0 * lds + l0, lds, dst + l0 * rows + t0, rows);
+#endif
+  for (int64_t l = l0; l < cols; ++l)
+    for (int64_t t = 0; t < rows; ++t) dst[l * rows + t] = src[t * lds + l];
+}
+
+// Positions q0 .. q0+n-1 of the group as runs, each within one output row of
+// one image (see pack_position_panel): run r covers block slots slot ..
+// slot+length-1, which read xp at from + u*sw for u = 0 .. length-1.
+struct PositionRun {
+  int64_t slot, length, from;
+};
+static int position_runs(const ConvGeometry& g, int64_t q0, int64_t n, PositionRun* runs) {
+  const int64_t Wo = g.out_width(), P = g.col_cols(), Wp = g.padded_width();
+  int n_runs = 0;
+  for (int64_t done = 0; done < n;) {
+    const int64_t q = q0 + done, m = q / P, oh = q % P / Wo, ow = q % P % Wo;
+    const int64_t length = std::min(n - done, Wo - ow);
+    runs[n_runs++] = {done, length, m * g.padded_size() + oh * g.stride.h * Wp + ow * g.stride.w};
+    done += length;
+  }
+  return n_runs;
+}
+
+void conv_gemm_weight_grad(const ConvGeometry& g, const real* xp, int64_t G, const real* dY,
+                           int64_t ldy, int64_t M, real* dW, int64_t ldw, real* workspace) {
+  const Sides s = sides();
+  const int64_t tw = s.pos_width, cw = s.chan_width;  // tap panels tw wide, channel panels cw
+  const int64_t K = g.col_rows(), L = G * g.col_cols();
+  const int64_t kh = g.kernel.h, kw = g.kernel.w, Hp = g.padded_height(), Wp = g.padded_width();
+  const int64_t sw = g.stride.w;
+  const int64_t kp_max = std::min(positions_per_block(M, s), L);
+  real* tap_panel = workspace;                            // (kp steps of tw taps)
+  real* chan_panels = workspace + whole_lines(kp_max * tw);  // (M/cw panels of kp steps of cw)
+  const int64_t chan_stride = whole_lines(kp_max * cw);
+  thread_local std::vector<PositionRun> runs;  // at most one per position; kept, so
+  runs.resize(size_t(kp_max));                  // only a thread's first call allocates
+  const int64_t kp_lines = whole_lines(kp_max);
+  real* tap_rows = chan_panels + ceil_div(M, cw) * chan_stride;  // (tw, kp), rows kp_lines apart
+
+  for (int64_t l0 = 0; l0 < L; l0 += kp_max) {
+    const int64_t kp = std::min(kp_max, L - l0);
+    // dY's channel panels: chan_panels[j][l][t] = dY[j*cw + t][l0 + l], zero for rows >= M.
+    for (int64_t j = 0; j < ceil_div(M, cw); ++j) {
+      real* panel = chan_panels + j * chan_stride;
+      for (int64_t t = 0; t < cw; ++t) {
+        const int64_t o = j * cw + t;
+        if (o < M) {
+          const real* row = dY + o * ldy + l0;
+          for (int64_t l = 0; l < kp; ++l) panel[l * cw + t] = row[l];
+        } else {
+          for (int64_t l = 0; l < kp; ++l) panel[l * cw + t] = 0;
+        }
+      }
+    }
+    const int n_runs = position_runs(g, l0, kp, runs.data());
+    for (int64_t k0 = 0; k0 < K; k0 += tw) {
+      const int64_t n_taps = std::min(tw, K - k0);
+      // The tap panel: tap_panel[l][t] = cols[k0 + t][l0 + l], zero for taps >= K.
+      // First the rows of cols, as im2col would write them (tap_rows (tw, kp),
+      // short contiguous copies), then their transpose into the panel.
+      int64_t c = k0 / (kh * kw), i = k0 / kw % kh, j = k0 % kw;
+      for (int64_t t = 0; t < tw; ++t) {
+        real* row = tap_rows + t * kp_lines;
+        if (t >= n_taps) {
+          std::fill(row, row + kp, real(0));
+          continue;
+        }
+        const real* tap = xp + c * Hp * Wp + i * Wp + j;
+        for (int r = 0; r < n_runs; ++r) {
+          const PositionRun& run = runs[size_t(r)];
+          if (sw == 1)
+            copy_short(row + run.slot, tap + run.from, run.length);
+          else
+            for (int64_t u = 0; u < run.length; ++u) row[run.slot + u] = tap[run.from + u * sw];
+        }
+        if (++j == kw) {
+          j = 0;
+          if (++i == kh) i = 0, ++c;
+        }
+      }
+      transpose(tap_rows, tw, kp, kp_lines, tap_panel);
+      for (int64_t jc = 0; jc < ceil_div(M, cw); ++jc)
+        call_kernel(s, n_taps, std::min(cw, M - jc * cw), kp, tap_panel,
+                    chan_panels + jc * chan_stride, real(1), dW + jc * cw * ldw + k0, ldw);
     }
   }
 }

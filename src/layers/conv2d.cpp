@@ -79,9 +79,9 @@ static ConvGeometry dx_geometry(const ConvGeometry& g, int64_t C_out) {
 
 // One thread's slice of workspace_, for a group of G images, in parts that
 // each start on a cache line:
-//   packed  conv_gemm's packed panels (for the forward, and for dx)
+//   packed  conv_gemm's packed panels (forward, dW, dx)
 //   out     (C_out, G*P): the forward's GEMM result, or dY in backward
-//   cols    (K, G*P): im2col of the group, for dW (then dcols, see below)
+//   cols    (K, G*P): dcols, when dx goes through col2im (backward_into)
 //   dyp     G padded images of dy (dx as a convolution), or one padded
 //           image's gradient (C_in, Hp, Wp) (dx through col2im)
 //   dxo     (C_in, G*H*W): dx of the group, before it goes back to NCHW
@@ -92,11 +92,13 @@ struct Slice {
 static Slice slice_sizes(const ConvGeometry& g, int64_t C_out, int64_t group) {
   auto lines = [](int64_t n) { return (n + 15) / 16 * 16; };
   const int64_t L = group * g.col_cols();
-  Slice s{lines(ops::conv_gemm_workspace_size(g, group)), lines(C_out * L),
-          lines(g.col_rows() * L), lines(g.padded_size()), 0};
+  Slice s{std::max(lines(ops::conv_gemm_workspace_size(g, group)),
+                   lines(ops::conv_gemm_weight_grad_workspace_size(g, group, C_out))),
+          lines(C_out * L), lines(g.col_rows() * L), lines(g.padded_size()), 0};
   if (dx_is_a_convolution(g)) {
     const ConvGeometry gd = dx_geometry(g, C_out);
     s.packed = std::max(s.packed, lines(ops::conv_gemm_workspace_size(gd, group)));
+    s.cols = 0;
     s.dyp = lines(group * gd.padded_size());
     s.dxo = lines(group * g.image_size());
   }
@@ -155,15 +157,15 @@ static void gather_from_images(const real* dy, real* dY, real* db, int64_t C_out
   }
 }
 
-// weight.grad[o, k] += sum over threads t of dW^T_t[k, o], where each
-// thread's partial holds dW^T (K, C_out) and then db (C_out); bias.grad likewise.
+// weight.grad += sum over threads t of dW_t (C_out, K), where each thread's
+// partial holds dW_t and then db_t (C_out); bias.grad likewise.
 static void add_partials(const real* partials, int threads, int64_t partial_size, real* dW,
                          real* db, int64_t C_out, int64_t K) {
 #pragma omp parallel for if (C_out * K * threads >= kParallelElements)
   for (int64_t o = 0; o < C_out; ++o)
     for (int t = 0; t < threads; ++t) {
-      const real* dWT_t = partials + t * partial_size;
-      for (int64_t k = 0; k < K; ++k) dW[o * K + k] += dWT_t[k * C_out + o];
+      const real* dW_t = partials + t * partial_size;
+      for (int64_t k = 0; k < K; ++k) dW[o * K + k] += dW_t[o * K + k];
     }
   if (db)
     for (int64_t o = 0; o < C_out; ++o)
@@ -256,12 +258,10 @@ void Conv2d::forward_into(const Tensor& x, Tensor& y) {
 //   dL/dcols = W^T · dY                 ->  dcols (K, G*P)
 //   dL/dx[n+m] = crop_image(col2im(dcols[:, m*P : (m+1)*P]))      (C_in, H, W)
 // col2im sums the gradient of every copy im2col made of a pixel (im2col.h).
+// dW's GEMM is conv_gemm_weight_grad: cols is never stored, its panels are
+// packed from the padded input kept by forward (conv_gemm.h).
 // Each thread sums its groups' dW and db into its own partial; the partials
 // are then added into weight.grad and bias.grad (accumulate, never overwrite).
-// A partial keeps dW transposed, dW^T (K, C_out) += cols · dY^T: the same
-// numbers, but BLIS runs this orientation faster on these shapes (C_out = 64,
-// K = 576, 512 columns: 77 against 75 GFLOP/s with its AVX2 kernels, 118
-// against 90 with AVX-512), and the final sum transposes for free.
 //
 // dx as a convolution. With stride 1, the last two lines are themselves a
 // convolution: pixel (h, w) of channel c gets W[o, c, i, j] * dy[o, h+ph-i, w+pw-j]
@@ -281,7 +281,7 @@ void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
   const int64_t N = dy.dim(0), K = g.col_rows(), P = g.col_cols();
   const BatchSplit split = split_batch(N, P);
   const Slice slice = slice_sizes(g, out_, split.group);
-  const int64_t partial_size = (K * out_ + out_ + 15) / 16 * 16;  // dW^T then db
+  const int64_t partial_size = (K * out_ + out_ + 15) / 16 * 16;  // dW then db
   const bool want_dx = input_grad();
   const bool dx_by_convolution = want_dx && dx_is_a_convolution(g);
   const ConvGeometry gd = dx_geometry(g, out_);  // used only when dx_by_convolution
@@ -308,17 +308,14 @@ void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
     real* cols = dY + slice.out;                             // (K, G*P), then dcols
     real* dyp = cols + slice.cols;                           // padded dy, or (C_in, Hp, Wp)
     real* dxo = dyp + slice.dyp;                             // (C_in, G*H*W)
-    real* dWT_t = grad_partials_.data() + t * partial_size;  // (K, C_out)
-    real* db_t = has_bias_ ? dWT_t + K * out_ : nullptr;     // (C_out)
-    std::fill(dWT_t, dWT_t + K * out_ + out_, real(0));
+    real* dW_t = grad_partials_.data() + t * partial_size;   // (C_out, K)
+    real* db_t = has_bias_ ? dW_t + K * out_ : nullptr;      // (C_out)
+    std::fill(dW_t, dW_t + K * out_ + out_, real(0));
     for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
       const int64_t G = std::min(split.group, split.first(t + 1, N) - n), L = G * P;
       gather_from_images(dy.data() + n * out_ * P, dY, db_t, out_, P, G);  // dY, and db_t +=
-      for (int64_t m = 0; m < G; ++m)                                      // cols, as in forward
-        ops::im2col(g, x_padded_.data() + (n + m) * g.padded_size(), cols + m * P, L);
-      ops::gemm(Trans::No, Trans::Yes, K, out_, L, 1, cols, L,  // cols (K, L)
-                dY, L,                                          // dY^T (L, C_out)
-                1, dWT_t, out_);                                // dW^T += (K, C_out)
+      ops::conv_gemm_weight_grad(g, x_padded_.data() + n * g.padded_size(), G, dY, L, out_,
+                                 dW_t, K, packed);  // dW_t += dY · cols^T   (C_out, K)
       if (!want_dx) continue;
       if (dx_by_convolution) {
         const int64_t HW = g.height * g.width;
@@ -469,7 +466,7 @@ void Conv2d::forward_direct(const Tensor& x, Tensor& y, const ConvGeometry& g) {
 }
 
 // Backward: see the top of this section. Each thread sums its images' dW and
-// db into its own partial (dW^T, as the im2col path keeps it), added into the
+// db into its own partial (dW, as the im2col path keeps it), added into the
 // Params at the end.
 void Conv2d::backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g) {
   const int64_t N = dy.dim(0), K = g.col_rows(), Q = wide_size(g);
@@ -478,7 +475,7 @@ void Conv2d::backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g
   const int threads = int(std::max<int64_t>(1, std::min<int64_t>(num_threads(), N)));
   const int64_t dyw_size = (out_ * Q + 15) / 16 * 16;
   const int64_t per_thread = dyw_size + (g.padded_size() + 15) / 16 * 16;
-  const int64_t partial_size = (K * out_ + out_ + 15) / 16 * 16;  // dW^T then db
+  const int64_t partial_size = (K * out_ + out_ + 15) / 16 * 16;  // dW then db
   const bool want_dx = input_grad();
   const real* W = weight.value.data();  // (C_out, K)
   workspace_.resize({threads, per_thread});
@@ -487,9 +484,9 @@ void Conv2d::backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g
   run_on_threads(threads, [&](int t) {
     real* dyw = workspace_.data() + t * per_thread;        // (C_out, Q)
     real* dxp = dyw + dyw_size;                            // (C_in, Hp, Wp)
-    real* dWT_t = grad_partials_.data() + t * partial_size;  // (K, C_out)
-    real* db_t = dWT_t + K * out_;                         // (C_out)
-    std::fill(dWT_t, dWT_t + K * out_ + out_, real(0));
+    real* dW_t = grad_partials_.data() + t * partial_size;  // (C_out, K)
+    real* db_t = dW_t + K * out_;                         // (C_out)
+    std::fill(dW_t, dW_t + K * out_ + out_, real(0));
     for (int64_t n = N * t / threads; n < N * (t + 1) / threads; ++n) {
       const real* xp = x_padded_.data() + n * g.padded_size();
       // dyw[o][oh*Wp + ow] = dy[n, o, oh, ow], 0 where ow >= Wo; db[o] += its sum.
@@ -507,7 +504,7 @@ void Conv2d::backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g
         }
         db_t[o] += sum;
       }
-      // dW^T[k][o] += sum over q of dyw[o][q] * xp[c][q + i*Wp + j],  k = (c, i, j)
+      // dW[o][k] += sum over q of dyw[o][q] * xp[c][q + i*Wp + j],  k = (c, i, j)
       for (int64_t o = 0; o < out_; ++o)
         for (int64_t c = 0; c < in_; ++c)
           for (int64_t i = 0; i < kh; ++i)
@@ -517,7 +514,7 @@ void Conv2d::backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g
               real dot = 0;
 #pragma omp simd reduction(+ : dot)
               for (int64_t q = 0; q < Q; ++q) dot += d[q] * in[q];
-              dWT_t[((c * kh + i) * kw + j) * out_ + o] += dot;
+              dW_t[o * K + (c * kh + i) * kw + j] += dot;
             }
       if (!want_dx) continue;
       // dxp[c][q + i*Wp + j] += W[o, c, i, j] * dyw[o][q], then dx[n] = crop(dxp).
