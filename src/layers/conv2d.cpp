@@ -400,6 +400,42 @@ bool Conv2d::direct_backward(const ConvGeometry& g) const {
   return possible && algorithm_ == Algorithm::Direct;
 }
 
+// out[j] += sum over q < Q of d[q] * in[q + j], for j = 0 .. J-1: the dW
+// sums of J neighbouring taps of one kernel row. One dot product at a time is
+// a chain of additions, each waiting for the one before (4 cycles per vector
+// FMA here); J of them side by side are J independent chains, and d[q] is
+// loaded once for all J. LeNet's first layer (5 taps per row), 128 images, one
+// thread: dW 1.7 ms one dot at a time, ?.? ms five at a time.
+static constexpr int64_t kMaxDots = 8;
+template <int J>
+static void shifted_dots_fixed(const real* d, const real* in, int64_t Q, real* out) {
+  constexpr int64_t B = 16;  // one AVX-512 vector of floats
+  real acc[J][B] = {};
+  int64_t q = 0;
+  for (; q + B <= Q; q += B)
+    for (int j = 0; j < J; ++j)
+#pragma omp simd
+      for (int64_t l = 0; l < B; ++l) acc[j][l] += d[q + l] * in[q + l + j];
+  for (int j = 0; j < J; ++j) {
+    real sum = 0;
+    for (int64_t l = 0; l < B; ++l) sum += acc[j][l];
+    for (int64_t r = q; r < Q; ++r) sum += d[r] * in[r + j];
+    out[j] += sum;
+  }
+}
+static void shifted_dots(int64_t J, const real* d, const real* in, int64_t Q, real* out) {
+  switch (J) {
+    case 1: return shifted_dots_fixed<1>(d, in, Q, out);
+    case 2: return shifted_dots_fixed<2>(d, in, Q, out);
+    case 3: return shifted_dots_fixed<3>(d, in, Q, out);
+    case 4: return shifted_dots_fixed<4>(d, in, Q, out);
+    case 5: return shifted_dots_fixed<5>(d, in, Q, out);
+    case 6: return shifted_dots_fixed<6>(d, in, Q, out);
+    case 7: return shifted_dots_fixed<7>(d, in, Q, out);
+    default: return shifted_dots_fixed<8>(d, in, Q, out);
+  }
+}
+
 // wide[o][q] = b[o] + sum over taps k = (c, i, j) of wT[k][o] * xp[c][q + i*Wp + j]
 // for q in [0, Q) and o in [0, O8), O8 a multiple of 8; wT is W^T (K, O8).
 static void direct_forward_image(const ConvGeometry& g, const real* xp, const real* wT,
@@ -504,18 +540,14 @@ void Conv2d::backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g
         }
         db_t[o] += sum;
       }
-      // dW[o][k] += sum over q of dyw[o][q] * xp[c][q + i*Wp + j],  k = (c, i, j)
+      // dW[o][k] += sum over q of dyw[o][q] * xp[c][q + i*Wp + j],  k = (c, i, j):
+      // the taps of one kernel row (o, c, i) together, up to 8 at a time.
       for (int64_t o = 0; o < out_; ++o)
         for (int64_t c = 0; c < in_; ++c)
           for (int64_t i = 0; i < kh; ++i)
-            for (int64_t j = 0; j < kw; ++j) {
-              const real* in = xp + c * plane + i * Wp + j;
-              const real* d = dyw + o * Q;
-              real dot = 0;
-#pragma omp simd reduction(+ : dot)
-              for (int64_t q = 0; q < Q; ++q) dot += d[q] * in[q];
-              dW_t[o * K + (c * kh + i) * kw + j] += dot;
-            }
+            for (int64_t j = 0; j < kw; j += kMaxDots)
+              shifted_dots(std::min(kMaxDots, kw - j), dyw + o * Q, xp + c * plane + i * Wp + j,
+                           Q, dW_t + o * K + (c * kh + i) * kw + j);
       if (!want_dx) continue;
       // dxp[c][q + i*Wp + j] += W[o, c, i, j] * dyw[o][q], then dx[n] = crop(dxp).
       std::fill(dxp, dxp + g.padded_size(), real(0));

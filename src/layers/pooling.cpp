@@ -114,24 +114,41 @@ static void max_pool_2x2_plane(const real* x_plane, int64_t W, real* y_plane, in
   for (int64_t oh = 0; oh < Ho; ++oh) {
     const real* top = x_plane + 2 * oh * W;  // the window's two rows
     const real* bottom = top + W;
-    // Selects (?:) rather than branches: the compiler turns them into vector
-    // blends, where a branch on random data is mispredicted every other time.
-#pragma omp simd
     for (int64_t ow = 0; ow < Wo; ++ow) {
       const int64_t at = 2 * oh * W + 2 * ow;  // the window's top-left element
-      real best = top[2 * ow];
+      const real v0 = top[2 * ow], v1 = top[2 * ow + 1], v2 = bottom[2 * ow],
+                 v3 = bottom[2 * ow + 1];
+      // Strictly larger replaces (a tie keeps the first). Written as selects,
+      // which compile to blends and conditional moves: a branch on random data
+      // is mispredicted every other time, and was most of this loop's time.
+      // (The comparison is taken as a number, 0 or 1, so that the compiler
+      // sees no branch to keep.)
+      real best = v0;
       int64_t best_at = at;
-      // as in the general loop: strictly larger (a tie keeps the first), or NaN
-      const real v1 = top[2 * ow + 1], v2 = bottom[2 * ow], v3 = bottom[2 * ow + 1];
-      const bool take1 = v1 > best || v1 != v1;  // v != v: v is NaN
-      best = take1 ? v1 : best;
-      best_at = take1 ? at + 1 : best_at;
-      const bool take2 = v2 > best || v2 != v2;
-      best = take2 ? v2 : best;
-      best_at = take2 ? at + W : best_at;
-      const bool take3 = v3 > best || v3 != v3;
-      best = take3 ? v3 : best;
-      best_at = take3 ? at + W + 1 : best_at;
+      int64_t larger = v1 > best;
+      best_at += larger * (at + 1 - best_at);
+      best = std::max(best, v1);
+      larger = v2 > best;
+      best_at += larger * (at + W - best_at);
+      best = std::max(best, v2);
+      larger = v3 > best;
+      best_at += larger * (at + W + 1 - best_at);
+      best = std::max(best, v3);
+      // A NaN never compares larger, so the selects skip it, where the
+      // general loop takes it (the last NaN of the window wins there). v0 + v1 + v2 + v3 is NaN whenever one of
+      // them is (or for +inf + -inf, which the exact search below gets right
+      // as well), a test that is almost never true: a branch that costs nothing.
+      if (std::isnan(v0 + v1 + v2 + v3)) {
+        const real v[4] = {v0, v1, v2, v3};
+        const int64_t where[4] = {at, at + 1, at + W, at + W + 1};
+        best = v0;
+        best_at = at;
+        for (int k = 1; k < 4; ++k)
+          if (v[k] > best || std::isnan(v[k])) {  // as in the general loop
+            best = v[k];
+            best_at = where[k];
+          }
+      }
       y_plane[oh * Wo + ow] = best;
       arg_plane[oh * Wo + ow] = best_at;
     }
