@@ -1,30 +1,36 @@
 // conv2d.cpp — Conv2d forward and backward, side by side (conv2d.h).
 //
 // How the work is cut up, and why. Measured with bench/bench_conv.cpp and
-// variants of this file on the 2-core machine of the issue; GFLOP/s of
-// forward + backward, with BLIS's AVX2 kernels | its AVX-512 kernels (which
-// one BLIS picks depends on the machine, see bench_conv.cpp):
+// variants of this file on the 2-core machine of the issue, on the benchmark
+// layer Conv2d(64, 64, 3, padding 1), 32 images of 16x16 (GFLOP/s of forward
+// + backward unless said otherwise):
 //
+//  * The three products go through BLIS's micro-kernel on panels that the
+//    convolution packs itself (conv_gemm.h): im2col writes BLIS's packed
+//    layout directly instead of a cols matrix that BLIS would copy again. One
+//    thread, ms per batch, through a cols matrix and ops::gemm | conv_gemm:
+//      forward   out = W · cols            6.84 | 5.15
+//      dW        dW += dY · cols^T         6.81 | 5.90
+//      dx        dcols = W^T · dY, col2im  5.67 | 4.95  (dx as a convolution, below)
+//    2 threads, whole layer: 158 -> 200 GFLOP/s (PyTorch/oneDNN: 185 in the same run).
 //  * Threads split the BATCH, not each GEMM. Every thread takes its share of
-//    the images and runs pad, im2col, GEMM and col2im on them alone; its GEMMs
-//    are single-threaded BLIS calls (ops::gemm called inside a parallel region
-//    stays on the calling thread). No thread waits for another until the end,
-//    and the columns a thread writes are still in its own L2 cache when its
-//    GEMM reads them. On the benchmark layer, Conv2d(64, 64, 3, padding 1) on
-//    32 images of 16x16, 2 threads: 141 | 176 this way, 127 | 150 when every
-//    GEMM is split over the two cores instead (ops::gemm's own split).
-//  * Images are GROUPED, their columns side by side, so that every GEMM has
-//    at least kGemmColumns = 512 columns. A 16x16 image has P = 256 output
+//    the images and runs pad, packing, GEMMs and reorders on them alone; its
+//    GEMMs are single-threaded (conv_gemm and ops::gemm called inside a
+//    parallel region stay on the calling thread). No thread waits for another
+//    until the end, and the panels a thread packs are still in its own L2
+//    cache when its micro-kernel reads them. Measured when the GEMMs were
+//    still ops::gemm on cols, with BLIS's AVX2 | AVX-512 kernels: 141 | 176
+//    this way, 127 | 150 when every GEMM is split over the two cores instead.
+//  * Images are GROUPED, their positions side by side, so that every product
+//    has at least kGemmColumns = 512 of them. A 16x16 image has P = 256 output
 //    positions, a 4x4 image (the last stage of a CIFAR ResNet) only 16: one
-//    image per GEMM hands BLIS a matrix 16 columns wide. Conv2d(256, 256, 3,
-//    padding 1) on 4x4 images, one thread: 37 | 41 one image at a time, 64 | 93
-//    in groups. Bigger is not better: the benchmark layer's whole batch in one
-//    GEMM (cols 576 x 8192, 19 MB, far beyond the cache) runs at 61 | 89 on
-//    one thread, groups of two images at 72 | 98.
-//  * The input is padded once and kept padded for backward, so that im2col and
-//    col2im are plain copies without bounds tests (im2col.cpp): on the
-//    benchmark layer im2col went from 1.84 to 0.70 ms per batch, col2im from
-//    1.86 to 1.05, GEMMs now take 88% of one thread's time.
+//    image per product would hand the kernel a matrix 16 columns wide.
+//    Conv2d(256, 256, 3, padding 1) on 4x4 images, one thread, with ops::gemm:
+//    37 | 41 one image at a time, 64 | 93 in groups. Bigger is not better: the
+//    whole batch in one product (cols 576 x 8192, 19 MB) ran at 61 | 89 on one
+//    thread, groups of two images at 72 | 98.
+//  * The input is padded once and kept padded for backward, so that packing
+//    and col2im are plain copies without bounds tests (im2col.cpp).
 #include "byhand/layers/conv2d.h"
 
 #include <omp.h>
@@ -272,8 +278,8 @@ void Conv2d::forward_into(const Tensor& x, Tensor& y) {
 // a forward convolution of dy with Wf, C_out channels in and C_in out. So
 // conv_gemm computes it, with no dcols matrix (K x G*P, kh*kw times dx's
 // size) and no scatter-add: measured on the benchmark layer, one thread,
-// dcols GEMM + col2im 7.0 ms against 5.? ms this way. (A test checks the two
-// roads agree.) Other strides, and padding >= kernel, take dcols and col2im.
+// dcols GEMM + col2im 5.67 ms against 5.26 ms this way, pad and reorder
+// included. (Tests check both roads against the definition.) Other strides, and padding >= kernel, take dcols and col2im.
 // dx is overwritten, or skipped when nobody wants it (input_grad() off).
 void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
   const ConvGeometry g = geometry(in_shape_);
@@ -405,7 +411,8 @@ bool Conv2d::direct_backward(const ConvGeometry& g) const {
 // a chain of additions, each waiting for the one before (4 cycles per vector
 // FMA here); J of them side by side are J independent chains, and d[q] is
 // loaded once for all J. LeNet's first layer (5 taps per row), 128 images, one
-// thread: dW 1.7 ms one dot at a time, ?.? ms five at a time.
+// thread, its whole backward (dW and db): 1.7-1.9 ms one dot at a time, 1.06 ms
+// five at a time.
 static constexpr int64_t kMaxDots = 8;
 template <int J>
 static void shifted_dots_fixed(const real* d, const real* in, int64_t Q, real* out) {

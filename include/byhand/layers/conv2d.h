@@ -24,8 +24,16 @@
 // where W is viewed as the matrix (C_out, C_in*kh*kw) — the same memory. The
 // backward lines are the Linear layer's (linear.h) with cols in the place of x:
 // a convolution IS a Linear layer applied to every patch, with shared weights.
-// (For speed, the columns of a few images sit side by side in one GEMM when
-// an image has few output positions; see conv2d.cpp.)
+//
+// For speed, three refinements of the same arithmetic (conv2d.cpp says how
+// much each buys):
+//   * cols is never stored whole: im2col writes it straight into the packed
+//     panels BLIS's micro-kernel reads (conv_gemm.h), for y and for dW;
+//   * with stride 1, dcols + col2im is replaced by what it adds up to, a
+//     convolution of dy with the kernel flipped, dx = conv(dy, Wf), computed
+//     the same way as y (conv2d.cpp, backward_into);
+//   * the columns of a few images sit side by side in one product when an
+//     image has few output positions.
 //
 // Small layers take a second road, the DIRECT convolution: the formula for y
 // above, computed as written (conv2d.cpp, "The direct path"), with no im2col.
@@ -37,7 +45,7 @@
 //
 // As for every layer
 // (layer.h), backward overwrites dx and ADDS to weight.grad and bias.grad; with
-// set_input_grad(false) it skips dcols and col2im, the dx half of its work.
+// set_input_grad(false) it skips dx, a third of its work.
 //
 // Default initialisation is PyTorch's (init::linear_default_): W and b uniform
 // in ±1/sqrt(C_in*kh*kw), drawn from byhand::global_rng() unless an Rng is given.
@@ -104,10 +112,11 @@ class Conv2d : public Layer {
   Size2 kernel_, stride_, padding_;
   bool has_bias_;
   Tensor x_padded_;   // (N, C_in, H + 2*ph, W + 2*pw): the input with its zero
-                      // border; backward rebuilds cols from it
-  Tensor workspace_;  // per thread, for one group of G images: cols (K, G*P), a
-                      // (C_out, G*P) matrix and one padded image's gradient;
-                      // kept from call to call, so only the first call allocates
+                      // border; backward packs dW's panels from it
+  Tensor workspace_;  // per thread, for one group of G images: packed panels,
+                      // a (C_out, G*P) matrix, dy padded and dx of the group
+                      // (the Slice in conv2d.cpp); kept from call to call, so
+                      // only the first call allocates
   Tensor grad_partials_;  // (threads, C_out*K + C_out): each thread's share of dW
                           // and db, summed into the Params at the end
   Tensor weight_panels_;    // W packed for conv_gemm (forward), or Wf (backward)
