@@ -21,9 +21,10 @@
 // reaches on a big 2000^3 product on one thread (times the threads): the most
 // a GEMM-based layer can hope for with the kernels BLIS chose.
 //
-// Then it splits one thread's work into its steps (pad, im2col, the three
-// GEMMs, the reorders, col2im) the way each thread runs them, to show where
-// the time goes.
+// Then it splits one thread's work into its steps (pad, the three products
+// through conv_gemm, the reorders) the way each thread runs them, to show
+// where the time goes, and times the same products the plain way (im2col
+// into a cols matrix, ops::gemm, col2im) to show what conv_gemm saves.
 //
 //   build/bench/bench_conv [--threads N] [--reps R] [--peak GFLOPS]
 #include <algorithm>
