@@ -146,16 +146,22 @@ GradcheckResult gradcheck(Layer& layer, const Tensor& x_in, const GradcheckOptio
   std::vector<Tensor> grads1;
   for (Param* p : params) grads1.push_back(p->grad);
 
-  if (opts.check_input_grad)
+  // dx exists only when the layer is asked for it (layer.h, set_input_grad).
+  const bool want_dx = layer.input_grad();
+  if (want_dx) {
+    check_shape(layer.who() + " gradcheck", "dx", x.shape(), dx1.shape());
     if (int64_t i = first_nonfinite(dx1); i >= 0)
       add_problem(r, "backward did not write dx" + index_string(dx1.shape(), i) +
                          " (dx is NaN-filled before backward: it must be overwritten)");
-  check_shape(layer.who() + " gradcheck", "dx", x.shape(), dx1.shape());
+  } else if (dx1.numel() != 0) {
+    add_problem(r, "input_grad is off, yet backward returned a dx of shape " +
+                       dx1.shape().str() + ": it must return an empty tensor");
+  }
 
   // Contract: a second backward overwrites dx (same values) and accumulates
   // parameter gradients (twice the values).
   Tensor dx2 = layer.backward(R);
-  if (opts.check_input_grad)
+  if (want_dx)
     for (int64_t i = 0; i < dx1.numel(); ++i)
       if (!(dx2[i] == dx1[i])) {
         add_problem(r, "a second backward changed dx" + index_string(dx1.shape(), i) +
@@ -178,7 +184,7 @@ GradcheckResult gradcheck(Layer& layer, const Tensor& x_in, const GradcheckOptio
   }
 
   // Numeric gradients.
-  if (opts.check_input_grad) compare_entries(r, "x", x, dx1, L, opts, rng);
+  if (want_dx) compare_entries(r, "x", x, dx1, L, opts, rng);
   for (size_t k = 0; k < params.size(); ++k)
     compare_entries(r, names[k], params[k]->value, grads1[k], L, opts, rng);
   for (size_t k = 0; k < params.size(); ++k) params[k]->grad = grads1[k];

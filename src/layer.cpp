@@ -4,6 +4,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "byhand/ops.h"
+
 namespace byhand {
 
 static bool g_nan_fill = false;
@@ -11,6 +13,9 @@ void Layer::set_nan_fill(bool on) { g_nan_fill = on; }
 bool Layer::nan_fill() { return g_nan_fill; }
 
 const Tensor& Layer::forward(const Tensor& x) {
+  // Every layer has only a CPU path so far. Checked here, once for all of
+  // them; who() builds a string, so only when the check fails.
+  if (x.device() != Device::CPU) require_cpu(x, who());
   Shape out = output_shape(x.shape());  // throws, naming the layer, on a bad shape
   y_.resize(out);
   if (g_nan_fill) y_.fill(std::numeric_limits<real>::quiet_NaN());
@@ -22,7 +27,14 @@ const Tensor& Layer::forward(const Tensor& x) {
 
 const Tensor& Layer::backward(const Tensor& dy) {
   if (!have_forward_) throw std::logic_error(who() + ": backward called before forward");
-  check_shape(who() + " backward", "dy", y_.shape(), dy.shape());
+  if (dy.shape() != y_.shape())  // the name is built only for the error
+    check_shape(who() + " backward", "dy", y_.shape(), dy.shape());
+  // Nobody wants dx (input_grad off) and there is no parameter gradient to
+  // accumulate: nothing to compute at all.
+  if (!input_grad_ && params().empty()) {
+    dx_.resize({0});
+    return dx_;
+  }
   dx_.resize(in_shape_);
   if (g_nan_fill && input_grad_) dx_.fill(std::numeric_limits<real>::quiet_NaN());
   backward_into(dy, dx_);

@@ -13,15 +13,10 @@
 #include "test_helpers.h"
 
 using namespace byhand;
+using byhand_test::normal_tensor;
 using byhand_test::require_gradcheck;
 
 namespace {
-
-Tensor normal_tensor(const Shape& s, Rng& rng, double mean = 0, double std = 1) {
-  Tensor t(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = real(rng.normal(mean, std));
-  return t;
-}
 
 // t[i] = f(i) for the flat index i: inputs the PyTorch snippet below builds the same way.
 Tensor from_index(const Shape& s, const std::function<double(double)>& f) {
@@ -442,4 +437,23 @@ TEST_CASE("BatchNorm: training with one value per channel is an error, as in PyT
   untracked.eval();  // still batch statistics, so still an error
   REQUIRE_THROWS_WITH(untracked.forward(Tensor({1, 3, 1, 1})),
                       Catch::Contains("more than 1 value per channel"));
+}
+
+TEST_CASE("BatchNorm: set_input_grad(false) keeps dgamma and dbeta, returns no dx",
+          "[batchnorm][contract]") {
+  Rng rng(41);
+  const Tensor x = normal_tensor({4, 3, 2, 2}, rng), dy = normal_tensor({4, 3, 2, 2}, rng);
+  BatchNorm2d with_dx(3), without_dx(3);
+  without_dx.set_input_grad(false);
+  with_dx.forward(x);
+  without_dx.forward(x);
+  REQUIRE(with_dx.backward(dy).shape() == x.shape());
+  REQUIRE(without_dx.backward(dy).numel() == 0);
+  REQUIRE(with_dx.weight.grad.to_vector() == without_dx.weight.grad.to_vector());
+  REQUIRE(with_dx.bias.grad.to_vector() == without_dx.bias.grad.to_vector());
+  // Without affine there is nothing to learn: no dx, nothing at all.
+  BatchNorm2d plain(3, 1e-5, 0.1, false);
+  plain.set_input_grad(false);
+  plain.forward(x);
+  REQUIRE(plain.backward(dy).numel() == 0);
 }

@@ -47,7 +47,46 @@ class AccumulatingReLU : public ReLU {
   }
 };
 
+// A Linear that hands back a full dx even when input_grad is off.
+class DxAnywayLinear : public Linear {
+ public:
+  using Linear::Linear;
+  const Tensor& backward(const Tensor& dy) override {
+    Linear::backward(dy);
+    dx_.resize(in_shape_);
+    dx_.zero();
+    return dx_;
+  }
+};
+
 }  // namespace
+
+TEST_CASE("gradcheck with input_grad off checks the parameters only", "[gradcheck]") {
+  Rng rng(6);
+  Tensor x = kink_free_uniform({4, 3}, rng);
+  Linear fc(3, 2, true, rng);
+  fc.set_input_grad(false);
+  GradcheckResult r = gradcheck(fc, x);
+  INFO(r.report());
+  REQUIRE(r.passed);
+  REQUIRE(r.entries_checked == 3 * 2 + 2);  // weight and bias, no x
+  // A wrong parameter gradient is still caught.
+  OverwritingLinear overwriting(3, 2, true, rng);
+  overwriting.set_input_grad(false);
+  REQUIRE_FALSE(gradcheck(overwriting, x).passed);
+  // A layer without parameters has nothing left to check, and passes.
+  Tanh tanh_layer;
+  tanh_layer.set_input_grad(false);
+  GradcheckResult none = gradcheck(tanh_layer, x);
+  REQUIRE(none.passed);
+  REQUIRE(none.entries_checked == 0);
+  // backward must then return an empty dx.
+  DxAnywayLinear dx_anyway(3, 2, true, rng);
+  dx_anyway.set_input_grad(false);
+  GradcheckResult bad = gradcheck(dx_anyway, x);
+  REQUIRE_FALSE(bad.passed);
+  REQUIRE(bad.report().find("must return an empty tensor") != std::string::npos);
+}
 
 TEST_CASE("gradcheck fails on a wrong derivative and says where", "[gradcheck]") {
   Rng rng(1);

@@ -3,13 +3,21 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
+#include "byhand/data.h"
 #include "byhand/gradcheck.h"
+#include "byhand/random.h"
+#include "byhand/tensor.h"
 
 namespace byhand_test {
 
@@ -17,6 +25,14 @@ namespace byhand_test {
 inline void require_gradcheck(const byhand::GradcheckResult& r) {
   INFO(r.report());
   REQUIRE(r.passed);
+}
+
+// A tensor of independent normal draws N(mean, std^2), in index order.
+inline byhand::Tensor normal_tensor(const byhand::Shape& s, byhand::Rng& rng, double mean = 0,
+                                    double std = 1) {
+  byhand::Tensor t(s);
+  for (int64_t i = 0; i < t.numel(); ++i) t[i] = byhand::real(rng.normal(mean, std));
+  return t;
 }
 
 // The tests run from the repository root; ../shared/data sits beside it.
@@ -27,6 +43,53 @@ inline std::string shared_data(const std::string& rel) {
   return "../shared/data/" + rel;
 #endif
 }
+
+// The same reference file, or "" when ../shared/data does not have it (for
+// tests that WARN and return on a machine without the reference data). Looks
+// beside the source tree, then beside the working directory.
+inline std::string shared_data_if_present(const std::string& rel) {
+  for (const std::string& path : {shared_data(rel), "../shared/data/" + rel}) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) return path;
+  }
+  return "";
+}
+
+// Fashion-MNIST train (60000 images), read once for the whole test binary:
+// tests take their subsets of it (subset(n) is the first n images).
+inline const byhand::Dataset& fashion_train() {
+  static const byhand::Dataset d = byhand::load_fashion_mnist("train");
+  return d;
+}
+
+// A whole file as bytes ("" when it cannot be read), and bytes to a file.
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// Sets an environment variable for one scope, then puts the old value back
+// (or unsets it when there was none).
+struct SetEnv {
+  std::string name;
+  bool had = false;
+  std::string old;
+  SetEnv(std::string n, const std::string& value) : name(std::move(n)) {
+    const char* v = std::getenv(name.c_str());
+    had = v != nullptr;
+    if (had) old = v;
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~SetEnv() {
+    if (had) ::setenv(name.c_str(), old.c_str(), 1);
+    else ::unsetenv(name.c_str());
+  }
+  SetEnv(const SetEnv&) = delete;
+  SetEnv& operator=(const SetEnv&) = delete;
+};
 
 // A fresh temporary folder, removed (with its contents) at the end of the test.
 struct TempDir {
@@ -45,10 +108,11 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   std::string operator/(const std::string& name) const { return (path / name).string(); }
-  std::vector<std::string> files() const {  // names of the entries inside
+  std::vector<std::string> files() const {  // names of the entries inside, sorted
     std::vector<std::string> names;
     for (const auto& e : std::filesystem::directory_iterator(path))
       names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
     return names;
   }
 };

@@ -12,13 +12,8 @@
 #include "test_helpers.h"
 
 using namespace byhand;
+using byhand_test::normal_tensor;
 using byhand_test::require_gradcheck;
-
-static Tensor normal_tensor(const Shape& s, Rng& rng, double std = 1.0) {
-  Tensor t(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = real(rng.normal(0, std));
-  return t;
-}
 
 // ---------------------------------------------------------------- gradient checks
 TEST_CASE("Linear: gradient check over shapes, batch > 1, with and without bias",
@@ -262,4 +257,59 @@ TEST_CASE("set_input_grad(false): same parameter gradients, no dx, backward stop
     REQUIRE(pa[i]->grad.to_vector() == pb[i]->grad.to_vector());
   b->set_input_grad(true);
   REQUIRE((*b)[0].input_grad());
+}
+
+namespace {
+// A ReLU that counts its backward_into calls.
+class CountingReLU : public ReLU {
+ public:
+  int backward_calls = 0;
+
+ protected:
+  void backward_into(const Tensor& dy, Tensor& dx) override {
+    ++backward_calls;
+    ReLU::backward_into(dy, dx);
+  }
+};
+}  // namespace
+
+TEST_CASE("set_input_grad(false) on a layer without parameters: no work, no dx",
+          "[contract]") {
+  Rng rng(9);
+  Tensor x = normal_tensor({3, 4}, rng), dy = normal_tensor({3, 4}, rng);
+  CountingReLU counting;
+  counting.set_input_grad(false);
+  counting.forward(x);
+  REQUIRE(counting.backward(dy).numel() == 0);
+  REQUIRE(counting.backward_calls == 0);  // Layer::backward did not call it at all
+  counting.set_input_grad(true);
+  REQUIRE(counting.backward(dy).shape() == Shape{3, 4});
+  REQUIRE(counting.backward_calls == 1);
+
+  ReLU relu;
+  LeakyReLU leaky(0.1);
+  Sigmoid sigmoid;
+  Tanh tanh_layer;
+  Dropout drop(0.5);
+  Flatten flat;
+  for (Layer* layer : std::vector<Layer*>{&relu, &leaky, &sigmoid, &tanh_layer, &drop, &flat}) {
+    INFO(layer->name());
+    layer->set_input_grad(false);
+    const Tensor& y = layer->forward(x);
+    REQUIRE(layer->backward(Tensor(y.shape())).numel() == 0);
+    // dy is still checked, with the same message, before anything is skipped.
+    REQUIRE_THROWS_WITH(layer->backward(Tensor({3, 5})),
+                        Catch::Contains(layer->name() + " backward") &&
+                            Catch::Contains("expected dy shape (3, 4), got (3, 5)"));
+    layer->set_input_grad(true);
+    layer->forward(x);
+    REQUIRE(layer->backward(dy).shape() == Shape{3, 4});
+  }
+}
+
+TEST_CASE("backward before forward is still an error with input_grad off", "[contract]") {
+  ReLU relu;
+  relu.set_input_grad(false);
+  REQUIRE_THROWS_WITH(relu.backward(Tensor({2, 2})),
+                      Catch::Contains("backward called before forward"));
 }

@@ -17,15 +17,10 @@
 #include "test_helpers.h"
 
 using namespace byhand;
+using byhand_test::normal_tensor;
 using byhand_test::require_gradcheck;
 
 namespace {
-
-Tensor normal_tensor(const Shape& s, Rng& rng) {
-  Tensor t(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = real(rng.normal());
-  return t;
-}
 
 // Inputs for checking a max pool's gradient. max() has a kink wherever two
 // elements of a window tie: on one side of it the gradient goes to one
@@ -343,6 +338,27 @@ TEST_CASE("Pooling: shape errors name the layer and both shapes", "[pooling][con
   REQUIRE_THROWS_WITH(pool.backward(Tensor({1, 2, 4, 4})),
                       Catch::Contains("MaxPool2d") && Catch::Contains("(1, 2, 2, 2)") &&
                           Catch::Contains("(1, 2, 4, 4)"));
+}
+
+// kernel = 2 * padding: an input with no rows (or no columns) still "holds" a
+// window once padded, H + 2*ph >= kh, but every window would be all padding:
+// MaxPool2d would search nothing, AvgPool2d without the padding divide by 0.
+TEST_CASE("Pooling: an empty input is an error even when the padding holds a window",
+          "[pooling][contract]") {
+  REQUIRE_THROWS_WITH(MaxPool2d(2, 2, 1).forward(Tensor({1, 1, 0, 4})),
+                      Catch::Contains("MaxPool2d(kernel_size=2, stride=2, padding=1)") &&
+                          Catch::Contains("expected input shape (N, C, H, W) with H >= 1 and W >= 1") &&
+                          Catch::Contains("empty") && Catch::Contains("got (1, 1, 0, 4)"));
+  REQUIRE_THROWS_WITH(AvgPool2d(2, 2, 1, false).forward(Tensor({1, 1, 4, 0})),
+                      Catch::Contains("AvgPool2d") && Catch::Contains("H >= 1 and W >= 1") &&
+                          Catch::Contains("got (1, 1, 4, 0)"));
+  REQUIRE_THROWS_WITH(AvgPool2d(Size2(2, 4), 1, Size2(1, 1)).forward(Tensor({1, 1, 0, 1})),
+                      Catch::Contains("H >= 1 and W >= 2") && Catch::Contains("got (1, 1, 0, 1)"));
+  // One row is enough: every window then holds a real element.
+  REQUIRE(MaxPool2d(2, 2, 1).forward(Tensor({1, 1, 1, 4})).shape() == Shape{1, 1, 1, 3});
+  AvgPool2d uncounted(2, 2, 1, false);
+  const Tensor& y = uncounted.forward(Tensor::full({1, 1, 1, 1}, 3));
+  require_values(y, {3});
 }
 
 TEST_CASE("Pooling: constructor arguments are checked", "[pooling]") {

@@ -14,6 +14,9 @@
 //     them during the check, so an element backward forgot shows up as NaN;
 //     a second backward must give the same dx;
 //   * parameter gradients accumulate: the second backward must double them.
+// dx is checked when the layer computes it, i.e. when layer.input_grad() is
+// on (the default). After set_input_grad(false) only the parameters are
+// checked, and backward must return an empty dx.
 //
 // Use double precision for a meaningful check (the tests build byhand with
 // -DBYHAND_DOUBLE; a relative error near 1e-6 is demanded). In a float build
@@ -40,7 +43,6 @@ struct GradcheckOptions {
   double floor = sizeof(real) == 8 ? 1e-3 : 1e-2;      // denominator floor for tiny gradients
   uint64_t seed = 1234;         // for R and for sampling entries
   int64_t max_entries = 0;      // per tensor; 0 = check every entry
-  bool check_input_grad = true; // false for layers whose input is not differentiable
   // Called before every forward, e.g. to reseed a Dropout so each forward
   // draws the same mask.
   std::function<void()> before_forward;

@@ -19,8 +19,10 @@
 //
 // Every function draws from a byhand::Rng (the global one unless you pass
 // another), element after element in memory order, so one seed gives the same
-// weights on every machine. The values are not PyTorch's own random numbers
-// (its generator is a different one); the distributions are the same.
+// weights on every machine: bit for bit for the uniform schemes, and up to the
+// math library's rounding of log, sin and cos for the normal ones (random.h).
+// The values are not PyTorch's own random numbers (its generator is a
+// different one); the distributions are the same.
 #pragma once
 
 #include <cstdint>

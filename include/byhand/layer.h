@@ -6,7 +6,8 @@
 //     whatever backward will need. y lives in the layer (a buffer reused from
 //     call to call), so the reference is valid until the next forward.
 //     A wrong input shape throws std::invalid_argument naming the layer and
-//     both shapes.
+//     both shapes; so does an input that is not on the CPU (the only path so
+//     far), checked once in Layer::forward for every layer.
 //
 //   backward(dy) -> dx          dy = dL/dy, same shape as y
 //     Uses what the last forward cached. Three rules:
@@ -24,13 +25,17 @@
 //   output_shape(in)     shape inference, used for checks and the model summary
 //   name()               what the layer is, e.g. "Linear(784, 100)"
 //   set_input_grad(off)  the caller does not want dx (a model's input images):
-//                        backward may skip computing it and returns an empty
-//                        tensor; parameter gradients are still accumulated.
+//                        backward returns an empty tensor; parameter gradients
+//                        are still accumulated. A layer without parameters then
+//                        has nothing to compute, and Layer::backward does not
+//                        call its backward_into at all. A layer with parameters
+//                        is called as usual and skips dx itself (it checks
+//                        input_grad(); dx is sized but not NaN-filled then).
 //
 // A simple layer implements output_shape, forward_into and backward_into; the
-// base class sizes y and dx, checks shapes and enforces the order of calls.
-// Containers and blocks (Sequential, residual blocks) override forward and
-// backward themselves and call their children by hand.
+// base class sizes y and dx, checks shapes and the device, and enforces the
+// order of calls. Containers (Sequential) override forward and backward
+// themselves and call their children by hand.
 #pragma once
 
 #include <memory>

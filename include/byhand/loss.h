@@ -5,9 +5,11 @@
 //   MSELoss            input and target of the same shape      torch.nn.MSELoss
 //   BCEWithLogitsLoss  logits and 0/1 targets, same shape      torch.nn.BCEWithLogitsLoss
 //
-// forward(...) returns the loss (the mean over the batch by default, as in
-// PyTorch; Reduction::Sum for the sum) and caches what backward needs;
-// backward() returns dL/d(input), same shape as the input, overwritten each call.
+// forward(...) returns the loss and caches what backward needs; backward()
+// returns dL/d(input), same shape as the input, overwritten each call. The
+// default, Reduction::Mean, is PyTorch's: CrossEntropyLoss averages over the
+// N samples, MSELoss and BCEWithLogitsLoss over all elements of the input
+// (N * D for an (N, D) input, not N). Reduction::Sum adds them up instead.
 #pragma once
 
 #include <vector>

@@ -1,11 +1,11 @@
 // ops.h — the numeric primitives that layers are written in.
 //
-// Layers never call BLIS (or cuBLAS) themselves: they call the functions here,
-// and the device of the tensors picks the backend. On the CPU, gemm is BLIS
-// (src/cpu/gemm_blis.cpp is the only file that includes blis.h) and the
-// row-wise helpers are plain loops. A CUDA build adds the same signatures in
-// src/cuda/ and the dispatch below sends CUDA tensors there, so layer code does
-// not change when a device is added.
+// Layers never call BLIS themselves: they call the functions here. These are
+// the CPU functions: gemm is BLIS (src/cpu/gemm_blis.cpp is the only file that
+// includes blis.h) and the row-wise helpers are plain loops. There is no
+// device dispatch: a CUDA build would add its own functions beside these, and
+// until one does, layers accept only CPU tensors, checked once per call in
+// Layer::forward (require_cpu below).
 //
 // All matrices are row-major, as in C and in PyTorch: element (i, j) of an
 // M x N matrix with leading dimension ld is p[i * ld + j].
@@ -21,6 +21,11 @@ void set_num_threads(int n);
 int num_threads();
 
 namespace ops {
+
+// Elements below which a layer's element-wise or plane-by-plane loop stays on
+// one thread: under about 64K numbers, handing work to the OpenMP threads
+// costs more than the loop itself.
+constexpr int64_t kParallelMin = int64_t(1) << 16;
 
 enum class Trans { No, Yes };
 

@@ -6,6 +6,14 @@
 // std::normal_distribution or std::shuffle do with it, so byhand draws its own
 // numbers from xoshiro256** (Blackman & Vigna) and turns them into uniforms,
 // normals and permutations with formulas written out here.
+//
+// How exactly the same: next_u64(), below() and shuffle() are integer arithmetic,
+// and uniform() adds only exactly rounded IEEE double operations, so uniform
+// draws are the same to the last bit everywhere (short of -ffast-math, or a
+// compiler fusing uniform(lo, hi)'s multiply and add, which GCC does not in
+// its standard -std=c++17 mode). normal() goes through std::log, std::sin and
+// std::cos, which no standard requires to be correctly rounded: normal draws
+// agree everywhere up to the math library's rounding of those.
 #pragma once
 
 #include <cmath>

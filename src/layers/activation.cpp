@@ -10,12 +10,11 @@
 
 namespace byhand {
 
-static constexpr int64_t kParallelMin = 1 << 16;  // elements; below this, one thread
+using ops::kParallelMin;  // elements; below this, one thread (ops.h)
 
 // ---------------------------------------------------------------- ReLU
 // y = max(0, x)
 void ReLU::forward_into(const Tensor& x, Tensor& y) {
-  require_cpu(x, who());
   const real* xp = x.data();
   real* yp = y.data();
   const int64_t n = x.numel();
@@ -38,7 +37,6 @@ std::string LeakyReLU::name() const { return "LeakyReLU(" + std::to_string(slope
 
 // y = x if x > 0 else slope * x
 void LeakyReLU::forward_into(const Tensor& x, Tensor& y) {
-  require_cpu(x, who());
   x_cache_.copy_from(x);
   const real* xp = x.data();
   real* yp = y.data();
@@ -64,7 +62,6 @@ void LeakyReLU::backward_into(const Tensor& dy, Tensor& dx) {
 // y = 1 / (1 + e^-x). Written so that exp never overflows: for x < 0 use
 // e^x / (1 + e^x), the same number.
 void Sigmoid::forward_into(const Tensor& x, Tensor& y) {
-  require_cpu(x, who());
   const real* xp = x.data();
   real* yp = y.data();
   const int64_t n = x.numel();
@@ -93,7 +90,6 @@ void Sigmoid::backward_into(const Tensor& dy, Tensor& dx) {
 // ---------------------------------------------------------------- Tanh
 // y = tanh(x) = (e^x - e^-x) / (e^x + e^-x)
 void Tanh::forward_into(const Tensor& x, Tensor& y) {
-  require_cpu(x, who());
   const real* xp = x.data();
   real* yp = y.data();
   const int64_t n = x.numel();

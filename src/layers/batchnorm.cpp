@@ -43,7 +43,7 @@
 
 namespace byhand {
 
-static constexpr int64_t kParallelMin = 1 << 16;  // elements; below this, one thread
+using ops::kParallelMin;  // elements; below this, one thread (ops.h)
 
 // The block of channels [begin, end) of the calling OpenMP thread (all of
 // them outside a parallel region).
@@ -152,7 +152,6 @@ Shape BatchNorm::output_shape(const Shape& in) const {
 // both dgamma and dx, and keeping it costs the same memory as keeping x would.
 // (Recovering it from y as (y - beta) / gamma breaks when gamma is 0.)
 void BatchNorm::forward_into(const Tensor& x, Tensor& y) {
-  require_cpu(x, who());
   const int64_t N = x.dim(0), C = channels_, S = spatial_size(x.shape());
   const int64_t M = N * S;  // values per channel
   used_batch_stats_ = training_ || !track_running_stats_;
@@ -286,8 +285,11 @@ void BatchNorm::forward_into(const Tensor& x, Tensor& y) {
 //   The eval formula is this one without the two means (the mu and var paths).
 //
 // So backward is two passes, like forward: the two sums, then dx.
+//
+// Without affine there are no parameters, and Layer::backward does not call
+// this at all when no dx is wanted; with them, pass 1 always runs (dgamma,
+// dbeta) and pass 2 only when dx is wanted.
 void BatchNorm::backward_into(const Tensor& dy, Tensor& dx) {
-  if (!affine_ && !input_grad()) return;  // nothing learnable, no dx wanted
   const int64_t N = dy.dim(0), C = channels_, S = spatial_size(dy.shape());
   const int64_t M = N * S;
   const real* g = dy.data();                 // (N, C, S)

@@ -38,7 +38,6 @@ Shape Linear::output_shape(const Shape& in) const {
 // Forward: y[n, o] = sum_i x[n, i] W[o, i] + b[o], i.e. y = x W^T + b:
 // one GEMM with M = N (batch), N = out_features, K = in_features.
 void Linear::forward_into(const Tensor& x, Tensor& y) {
-  require_cpu(x, who());
   const int64_t N = x.dim(0);
   x_cache_.copy_from(x);                                        // (N, in)
   ops::gemm(Trans::No, Trans::Yes, N, out_, in_, 1, x.data(), in_,  // x (N, in)

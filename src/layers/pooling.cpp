@@ -11,12 +11,13 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <vector>
 
 #include "byhand/ops.h"
 
 namespace byhand {
 
-static constexpr int64_t kParallelMin = 1 << 16;  // elements; below this, one thread
+using ops::kParallelMin;  // elements; below this, one thread (ops.h)
 
 namespace {
 
@@ -39,6 +40,94 @@ Span pool_window(int64_t o, int64_t kernel, int64_t stride, int64_t padding, int
 // [floor(i * extent / out), ceil((i + 1) * extent / out)).
 Span adaptive_bin(int64_t i, int64_t out, int64_t extent) {
   return {i * extent / out, ((i + 1) * extent + out - 1) / out};
+}
+
+// One output row (or column) of an average: the input rows [begin, end) it
+// sums, and `count`, its share of the divisor. Output (oh, ow) is divided by
+// rows[oh].count * cols[ow].count: the number of elements it sums, or kh * kw
+// when AvgPool2d counts the padding. Both average pools are these spans and
+// the two loops below; they differ only in how the spans are made.
+struct AvgSpan {
+  int64_t begin, end, count;
+};
+
+// AvgPool2d's windows along one dimension (pool_window for each output).
+std::vector<AvgSpan> window_spans(int64_t outputs, int64_t kernel, int64_t stride,
+                                  int64_t padding, int64_t extent, bool count_include_pad) {
+  std::vector<AvgSpan> spans;
+  for (int64_t o = 0; o < outputs; ++o) {
+    const Span s = pool_window(o, kernel, stride, padding, extent);
+    spans.push_back({s.begin, s.end, count_include_pad ? kernel : s.size()});
+  }
+  return spans;
+}
+
+// AdaptiveAvgPool2d's bins along one dimension: a plain mean over each.
+std::vector<AvgSpan> bin_spans(int64_t outputs, int64_t extent) {
+  std::vector<AvgSpan> spans;
+  for (int64_t i = 0; i < outputs; ++i) {
+    const Span s = adaptive_bin(i, outputs, extent);
+    spans.push_back({s.begin, s.end, s.size()});
+  }
+  return spans;
+}
+
+// y[p, oh, ow] = (sum of x[p, h, w] over rows[oh] x cols[ow])
+//                / (rows[oh].count * cols[ow].count)
+// for every plane p of x (N*C planes of H x W) and y (of Ho x Wo, Ho =
+// rows.size(), Wo = cols.size()). Padding adds zeros to a sum, so only the
+// real elements are summed; it shows up in the divisor alone.
+void average_forward(const Tensor& x, Tensor& y, const std::vector<AvgSpan>& rows,
+                     const std::vector<AvgSpan>& cols) {
+  const int64_t planes = x.dim(0) * x.dim(1);
+  const int64_t H = x.dim(2), W = x.dim(3);
+  const int64_t Ho = int64_t(rows.size()), Wo = int64_t(cols.size());
+  const real* xp = x.data();
+  real* yp = y.data();
+#pragma omp parallel for if (x.numel() >= kParallelMin)
+  for (int64_t p = 0; p < planes; ++p) {
+    const real* x_plane = xp + p * H * W;  // (H, W)
+    real* y_plane = yp + p * Ho * Wo;      // (Ho, Wo)
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      const AvgSpan& r = rows[size_t(oh)];
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        const AvgSpan& c = cols[size_t(ow)];
+        real sum = 0;
+        for (int64_t h = r.begin; h < r.end; ++h)
+          for (int64_t w = c.begin; w < c.end; ++w) sum += x_plane[h * W + w];
+        y_plane[oh * Wo + ow] = sum / real(r.count * c.count);
+      }
+    }
+  }
+}
+
+// y is linear in x: dy[oh, ow] / dx[h, w] = 1 / divisor for every (h, w) that
+// output (oh, ow) sums, and 0 elsewhere. So each output spreads dy / divisor
+// evenly over its elements, and an element summed by several outputs
+// (overlapping windows, bins sharing a row) adds up their shares: zero the
+// plane, then add output by output.
+void average_backward(const Tensor& dy, Tensor& dx, const std::vector<AvgSpan>& rows,
+                      const std::vector<AvgSpan>& cols) {
+  const int64_t planes = dx.dim(0) * dx.dim(1);
+  const int64_t H = dx.dim(2), W = dx.dim(3);
+  const int64_t Ho = int64_t(rows.size()), Wo = int64_t(cols.size());
+  const real* g = dy.data();
+  real* dxp = dx.data();
+#pragma omp parallel for if (dx.numel() >= kParallelMin)
+  for (int64_t p = 0; p < planes; ++p) {
+    real* dx_plane = dxp + p * H * W;        // (H, W)
+    const real* dy_plane = g + p * Ho * Wo;  // (Ho, Wo)
+    std::fill(dx_plane, dx_plane + H * W, real(0));
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      const AvgSpan& r = rows[size_t(oh)];
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        const AvgSpan& c = cols[size_t(ow)];
+        const real share = dy_plane[oh * Wo + ow] / real(r.count * c.count);
+        for (int64_t h = r.begin; h < r.end; ++h)
+          for (int64_t w = c.begin; w < c.end; ++w) dx_plane[h * W + w] += share;
+      }
+    }
+  }
 }
 
 // The expected-shape text of a rank error, with a hint for the commonest
@@ -78,14 +167,24 @@ std::string Pool2d::geometry_str() const {
 }
 
 // Ho = floor((H + 2*ph - kh) / sh) + 1, Wo likewise (PyTorch's ceil_mode=False).
+//
+// The input must hold one window once padded, H + 2*ph >= kh, and must not be
+// empty, H >= 1: with kh = 2*ph the first condition alone lets H = 0 through,
+// and then every window is all padding (MaxPool2d would search nothing,
+// AvgPool2d without the padding would divide by 0). With H >= 1 every window
+// holds at least one real row, since ph <= kh / 2. W likewise.
 Shape Pool2d::output_shape(const Shape& in) const {
   if (in.rank() != 4)
     shape_error(expected_nchw(in), in);
   const int64_t padded_h = in[2] + 2 * padding_.h, padded_w = in[3] + 2 * padding_.w;
-  if (padded_h < kernel_.h || padded_w < kernel_.w)
-    shape_error("(N, C, H, W) with H >= " + std::to_string(kernel_.h - 2 * padding_.h) +
-                    " and W >= " + std::to_string(kernel_.w - 2 * padding_.w) +
-                    " (the input is smaller than one pooling window)",
+  const int64_t min_h = std::max<int64_t>(1, kernel_.h - 2 * padding_.h);
+  const int64_t min_w = std::max<int64_t>(1, kernel_.w - 2 * padding_.w);
+  if (in[2] < min_h || in[3] < min_w)
+    shape_error("(N, C, H, W) with H >= " + std::to_string(min_h) + " and W >= " +
+                    std::to_string(min_w) +
+                    (padded_h < kernel_.h || padded_w < kernel_.w
+                         ? " (the input is smaller than one pooling window)"
+                         : " (the input is empty: every window would be padding)"),
                 in);
   return {in[0], in[1], (padded_h - kernel_.h) / stride_.h + 1,
           (padded_w - kernel_.w) / stride_.w + 1};
@@ -135,9 +234,10 @@ static void max_pool_2x2_plane(const real* x_plane, int64_t W, real* y_plane, in
       best_at += larger * (at + W + 1 - best_at);
       best = std::max(best, v3);
       // A NaN never compares larger, so the selects skip it, where the
-      // general loop takes it (the last NaN of the window wins there). v0 + v1 + v2 + v3 is NaN whenever one of
-      // them is (or for +inf + -inf, which the exact search below gets right
-      // as well), a test that is almost never true: a branch that costs nothing.
+      // general loop takes it (the last NaN of the window wins there).
+      // v0 + v1 + v2 + v3 is NaN whenever one of them is (or for +inf + -inf,
+      // which the exact search below gets right as well), a test that is
+      // almost never true: a branch that costs nothing.
       if (std::isnan(v0 + v1 + v2 + v3)) {
         const real v[4] = {v0, v1, v2, v3};
         const int64_t where[4] = {at, at + 1, at + W, at + W + 1};
@@ -156,7 +256,6 @@ static void max_pool_2x2_plane(const real* x_plane, int64_t W, real* y_plane, in
 }
 
 void MaxPool2d::forward_into(const Tensor& x, Tensor& y) {
-  require_cpu(x, who());
   const int64_t planes = x.dim(0) * x.dim(1);  // N*C independent images
   const int64_t H = x.dim(2), W = x.dim(3);
   const int64_t Ho = y.dim(2), Wo = y.dim(3);
@@ -201,7 +300,6 @@ void MaxPool2d::forward_into(const Tensor& x, Tensor& y) {
 // else. An element that won no window gets 0, and one that won several
 // overlapping windows gets the sum, hence: zero the plane, then scatter-add.
 void MaxPool2d::backward_into(const Tensor& dy, Tensor& dx) {
-  if (!input_grad()) return;  // no parameters: nothing else to compute
   const int64_t planes = dx.dim(0) * dx.dim(1);
   const int64_t plane_in = dx.dim(2) * dx.dim(3);   // H*W
   const int64_t plane_out = dy.dim(2) * dy.dim(3);  // Ho*Wo
@@ -226,67 +324,24 @@ std::string AvgPool2d::name() const {
   return "AvgPool2d(" + geometry_str() + (count_include_pad_ ? ")" : ", count_include_pad=False)");
 }
 
-// With count_include_pad every window counts kh*kw elements, padding zeros
-// included (in floor mode no window reaches past the padding). Without it,
-// only the real elements [h0, h1) x [w0, w1) count.
-int64_t AvgPool2d::divisor(int64_t h0, int64_t h1, int64_t w0, int64_t w1) const {
-  return count_include_pad_ ? kernel_.h * kernel_.w : (h1 - h0) * (w1 - w0);
-}
-
-// y[n, c, oh, ow] = (sum of x[n, c, h, w] over the window) / divisor.
-// The zeros of the padding add nothing to the sum, so the loop covers only
-// the real elements; the padding shows up in the divisor alone.
+// Output row oh sums the real input rows of its window; it divides by the
+// number of them, or by kh, padding included, with count_include_pad (in
+// floor mode no window reaches past the padding, so then every window
+// divides by kh*kw). Columns likewise.
 void AvgPool2d::forward_into(const Tensor& x, Tensor& y) {
-  require_cpu(x, who());
-  const int64_t planes = x.dim(0) * x.dim(1);
-  const int64_t H = x.dim(2), W = x.dim(3);
-  const int64_t Ho = y.dim(2), Wo = y.dim(3);
-  const real* xp = x.data();
-  real* yp = y.data();
-#pragma omp parallel for if (x.numel() >= kParallelMin)
-  for (int64_t p = 0; p < planes; ++p) {
-    const real* x_plane = xp + p * H * W;  // (H, W)
-    real* y_plane = yp + p * Ho * Wo;      // (Ho, Wo)
-    for (int64_t oh = 0; oh < Ho; ++oh) {
-      const Span rows = pool_window(oh, kernel_.h, stride_.h, padding_.h, H);
-      for (int64_t ow = 0; ow < Wo; ++ow) {
-        const Span cols = pool_window(ow, kernel_.w, stride_.w, padding_.w, W);
-        real sum = 0;
-        for (int64_t h = rows.begin; h < rows.end; ++h)
-          for (int64_t w = cols.begin; w < cols.end; ++w) sum += x_plane[h * W + w];
-        y_plane[oh * Wo + ow] = sum / real(divisor(rows.begin, rows.end, cols.begin, cols.end));
-      }
-    }
-  }
+  const auto rows = window_spans(y.dim(2), kernel_.h, stride_.h, padding_.h, x.dim(2),
+                                 count_include_pad_);
+  const auto cols = window_spans(y.dim(3), kernel_.w, stride_.w, padding_.w, x.dim(3),
+                                 count_include_pad_);
+  average_forward(x, y, rows, cols);
 }
 
-// dy[oh, ow] / dx[h, w] = 1 / divisor for every (h, w) in the window of
-// (oh, ow), and 0 outside it. So each output spreads dy / divisor evenly over
-// its window, and an element in several overlapping windows sums their
-// shares: zero the plane, then add window by window.
 void AvgPool2d::backward_into(const Tensor& dy, Tensor& dx) {
-  if (!input_grad()) return;
-  const int64_t planes = dx.dim(0) * dx.dim(1);
-  const int64_t H = dx.dim(2), W = dx.dim(3);
-  const int64_t Ho = dy.dim(2), Wo = dy.dim(3);
-  const real* g = dy.data();
-  real* dxp = dx.data();
-#pragma omp parallel for if (dx.numel() >= kParallelMin)
-  for (int64_t p = 0; p < planes; ++p) {
-    real* dx_plane = dxp + p * H * W;          // (H, W)
-    const real* dy_plane = g + p * Ho * Wo;    // (Ho, Wo)
-    std::fill(dx_plane, dx_plane + H * W, real(0));
-    for (int64_t oh = 0; oh < Ho; ++oh) {
-      const Span rows = pool_window(oh, kernel_.h, stride_.h, padding_.h, H);
-      for (int64_t ow = 0; ow < Wo; ++ow) {
-        const Span cols = pool_window(ow, kernel_.w, stride_.w, padding_.w, W);
-        const real share =
-            dy_plane[oh * Wo + ow] / real(divisor(rows.begin, rows.end, cols.begin, cols.end));
-        for (int64_t h = rows.begin; h < rows.end; ++h)
-          for (int64_t w = cols.begin; w < cols.end; ++w) dx_plane[h * W + w] += share;
-      }
-    }
-  }
+  const auto rows = window_spans(dy.dim(2), kernel_.h, stride_.h, padding_.h, dx.dim(2),
+                                 count_include_pad_);
+  const auto cols = window_spans(dy.dim(3), kernel_.w, stride_.w, padding_.w, dx.dim(3),
+                                 count_include_pad_);
+  average_backward(dy, dx, rows, cols);
 }
 
 // ================================================================ AdaptiveAvgPool2d
@@ -310,54 +365,14 @@ Shape AdaptiveAvgPool2d::output_shape(const Shape& in) const {
 // columns of bin j. Every bin holds at least one element: its end,
 // ceil((i+1)*H/Ho), is always past its start, floor(i*H/Ho).
 void AdaptiveAvgPool2d::forward_into(const Tensor& x, Tensor& y) {
-  require_cpu(x, who());
-  const int64_t planes = x.dim(0) * x.dim(1);
-  const int64_t H = x.dim(2), W = x.dim(3);
-  const int64_t Ho = out_.h, Wo = out_.w;
-  const real* xp = x.data();
-  real* yp = y.data();
-#pragma omp parallel for if (x.numel() >= kParallelMin)
-  for (int64_t p = 0; p < planes; ++p) {
-    const real* x_plane = xp + p * H * W;  // (H, W)
-    real* y_plane = yp + p * Ho * Wo;      // (Ho, Wo)
-    for (int64_t i = 0; i < Ho; ++i) {
-      const Span rows = adaptive_bin(i, Ho, H);
-      for (int64_t j = 0; j < Wo; ++j) {
-        const Span cols = adaptive_bin(j, Wo, W);
-        real sum = 0;
-        for (int64_t h = rows.begin; h < rows.end; ++h)
-          for (int64_t w = cols.begin; w < cols.end; ++w) sum += x_plane[h * W + w];
-        y_plane[i * Wo + j] = sum / real(rows.size() * cols.size());
-      }
-    }
-  }
+  average_forward(x, y, bin_spans(out_.h, x.dim(2)), bin_spans(out_.w, x.dim(3)));
 }
 
 // A mean over a bin of `count` elements has derivative 1 / count for each of
 // them: each output spreads dy / count over its bin. Bins may share rows or
-// columns (when Ho does not divide H), so zero the plane, then add.
+// columns (when Ho does not divide H); the shared loop adds their shares.
 void AdaptiveAvgPool2d::backward_into(const Tensor& dy, Tensor& dx) {
-  if (!input_grad()) return;
-  const int64_t planes = dx.dim(0) * dx.dim(1);
-  const int64_t H = dx.dim(2), W = dx.dim(3);
-  const int64_t Ho = out_.h, Wo = out_.w;
-  const real* g = dy.data();
-  real* dxp = dx.data();
-#pragma omp parallel for if (dx.numel() >= kParallelMin)
-  for (int64_t p = 0; p < planes; ++p) {
-    real* dx_plane = dxp + p * H * W;        // (H, W)
-    const real* dy_plane = g + p * Ho * Wo;  // (Ho, Wo)
-    std::fill(dx_plane, dx_plane + H * W, real(0));
-    for (int64_t i = 0; i < Ho; ++i) {
-      const Span rows = adaptive_bin(i, Ho, H);
-      for (int64_t j = 0; j < Wo; ++j) {
-        const Span cols = adaptive_bin(j, Wo, W);
-        const real share = dy_plane[i * Wo + j] / real(rows.size() * cols.size());
-        for (int64_t h = rows.begin; h < rows.end; ++h)
-          for (int64_t w = cols.begin; w < cols.end; ++w) dx_plane[h * W + w] += share;
-      }
-    }
-  }
+  average_backward(dy, dx, bin_spans(out_.h, dx.dim(2)), bin_spans(out_.w, dx.dim(3)));
 }
 
 }  // namespace byhand

@@ -14,7 +14,7 @@
 
 namespace byhand {
 
-static constexpr int64_t kParallelMin = 1 << 16;  // elements; below this, one thread
+using ops::kParallelMin;  // elements; below this, one thread (ops.h)
 
 ZeroPad2d::ZeroPad2d(int64_t all) : ZeroPad2d(all, all, all, all) {}
 
@@ -44,7 +44,6 @@ Shape ZeroPad2d::output_shape(const Shape& in) const {
 // input row, `left` zeros, the row itself, `right` zeros; then `bottom` rows
 // of zeros. Every element of y is written exactly once.
 void ZeroPad2d::forward_into(const Tensor& x, Tensor& y) {
-  require_cpu(x, who());
   const int64_t planes = x.dim(0) * x.dim(1);
   const int64_t H = x.dim(2), W = x.dim(3);
   const int64_t Hp = y.dim(2), Wp = y.dim(3);  // padded: H + top + bottom, W + left + right
@@ -69,7 +68,6 @@ void ZeroPad2d::forward_into(const Tensor& x, Tensor& y) {
 // dx[h, w] = dy[top + h, left + w]. Read the inner rectangle of dy back out,
 // row by row; the border of dy is dropped.
 void ZeroPad2d::backward_into(const Tensor& dy, Tensor& dx) {
-  if (!input_grad()) return;
   const int64_t planes = dx.dim(0) * dx.dim(1);
   const int64_t H = dx.dim(2), W = dx.dim(3);
   const int64_t Hp = dy.dim(2), Wp = dy.dim(3);

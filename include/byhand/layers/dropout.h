@@ -9,8 +9,9 @@
 //
 // The layer draws its masks from its own generator, seeded at construction
 // from byhand::global_rng(), so manual_seed(s) before building a model fixes
-// every mask of the run. seed(s) reseeds one layer (the gradient check does
-// this so that every forward draws the same mask).
+// every mask of the run. seed(s) reseeds one layer: a gradient check calls it
+// through GradcheckOptions::before_forward, so that every forward draws the
+// same mask.
 #pragma once
 
 #include "byhand/layer.h"

@@ -105,9 +105,6 @@ class AvgPool2d : public Pool2d {
 
  private:
   bool count_include_pad_;
-  // What the window (rows h0..h1-1, columns w0..w1-1, clipped to the input)
-  // is divided by.
-  int64_t divisor(int64_t h0, int64_t h1, int64_t w0, int64_t w1) const;
 };
 
 class AdaptiveAvgPool2d : public Layer {
