@@ -12,8 +12,9 @@
 //   * 179 GFLOP/s, the figure of the issue: 2 cores * 2.8 GHz * 32 flops per
 //     cycle (two 8-float AVX2 FMAs, or one 16-float AVX-512 FMA, per cycle).
 //     It is what BLIS's AVX2 ('haswell') kernels can reach, and those are the
-//     kernels Debian's BLIS picks on this virtual machine (it cannot tell how
-//     many FMA units the CPU has, and plays safe).
+//     kernels Debian's BLIS picks by itself on this virtual machine (it cannot
+//     tell how many FMA units the CPU has, and plays safe); byhand asks for
+//     its AVX-512 ones unless BLIS_ARCH_TYPE is set (gemm_blis.cpp).
 //   * the measured one: a loop of independent AVX-512 FMAs on one thread, times
 //     the threads. On this CPU (two AVX-512 FMA units per core) it is about
 //     twice the first, and it is the one oneDNN (PyTorch) runs against.
@@ -187,7 +188,7 @@ int main(int argc, char** argv) {
   // matrix and ops::gemm (BLIS packs cols again), to show what the packing saves.
   set_num_threads(1);
   const ConvGeometry g{C, H, W, k, 1, 1};
-  const ConvGeometry gd{O, H, W, k, 1, k - 1 - 1};  // dx as a convolution of dy (conv2d.cpp)
+  const ConvGeometry gd = ops::dx_convolution_geometry(g, O);  // dx as a convolution of dy
   const int64_t K = g.col_rows(), P = g.col_cols();
   const int64_t G = std::min(N, (Conv2d::kGemmColumns + P - 1) / P), L = G * P;
   std::vector<real> xp(size_t(N * g.padded_size())), cols(size_t(K * L)), out(size_t(O * L)),
@@ -195,14 +196,10 @@ int main(int argc, char** argv) {
       dyp(size_t(G * gd.padded_size())), dx(size_t(N * g.image_size())), y(size_t(dy.numel()));
   const real* w = conv.weight.value.data();
   const real* b = conv.bias.value.data();
-  std::vector<real> wf(size_t(C * O * k * k));  // the flipped weights Wf (C_in, C_out*kh*kw)
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t t = 0; t < k * k; ++t) wf[size_t((c * O + o) * k * k + t)] = w[(o * C + c) * k * k + k * k - 1 - t];
   std::vector<real> w_panels(size_t(ops::weight_panels_size(O, K))),
-      wf_panels(size_t(ops::weight_panels_size(C, O * k * k)));
+      wf_panels(size_t(ops::weight_panels_size(C, O * k * k)));  // Wf, the flipped kernel
   ops::pack_weight_panels(O, K, w, K, w_panels.data());
-  ops::pack_weight_panels(C, O * k * k, wf.data(), O * k * k, wf_panels.data());
+  ops::pack_flipped_weight_panels(O, C, k, w, wf_panels.data());
   Tensor packed({std::max({ops::conv_gemm_workspace_size(g, G), ops::conv_gemm_workspace_size(gd, G),
                            ops::conv_gemm_weight_grad_workspace_size(g, G, O)})});
   struct Step {

@@ -12,13 +12,8 @@
 #include "test_helpers.h"
 
 using namespace byhand;
+using byhand_test::normal_tensor;
 using byhand_test::require_gradcheck;
-
-static Tensor normal_tensor(const Shape& s, Rng& rng, double std = 1.0) {
-  Tensor t(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = real(rng.normal(0, std));
-  return t;
-}
 
 // One layer configuration of the grids below.
 struct ConvCase {
@@ -89,7 +84,7 @@ TEST_CASE("Conv2d: im2col + GEMM forward equals the naive seven-loop convolution
            ConvCase{3, 6, 4, 10, 10, 4, 3, 2, true},     // stride leaves rows unreached
            ConvCase{1, 8, 16, 40, 40, 3, 1, 1, true},    // batch 1: threads split inside the image
            ConvCase{7, 16, 8, 12, 12, 3, 1, 1, true},    // batch not a multiple of the threads
-           ConvCase{2, 80, 27, 9, 7, 3, 1, 1, true},     // K = 720: conv_gemm cuts the taps in blocks
+           ConvCase{2, 80, 27, 9, 7, 3, 1, 1, true},     // K = 720: taps in blocks (AVX-512 kernels)
            ConvCase{1, 4, 40, 30, 31, 3, 1, 1, true}}) { // 930 positions: in blocks, too
     for (Conv2d::Algorithm algorithm : {Conv2d::Algorithm::Auto, Conv2d::Algorithm::Im2col})
     DYNAMIC_SECTION(describe(c) << algorithm_name(algorithm)) {
@@ -339,7 +334,7 @@ TEST_CASE("col2im is the adjoint of im2col: <im2col(pad(x)), c> = <x, crop(col2i
 // ---------------------------------------------------------------- contract
 TEST_CASE("Conv2d: the result does not depend on the number of threads", "[conv]") {
   // Batch 5: threads split the images (and group them). Batch 1 of a large
-  // image: the threads split the work inside im2col, col2im and the GEMMs.
+  // image: the threads split the work inside pad, conv_gemm, ops::gemm and col2im.
   Rng rng(15);
   struct Case { int64_t n, c_in, c_out, hw; };
   for (Case c : {Case{5, 5, 7, 9}, Case{1, 8, 6, 40}}) {

@@ -23,23 +23,28 @@
 //   for a 3x3 kernel and 16-wide rows, one tap of a 32-position panel is two
 //   runs of 16 neighbouring pixels: two short copies.
 //
-//   the weight side: nr output channels per panel, packed once per call:
+//   the weight side: nr output channels per panel, packed once per call,
+//   each panel starting on a cache line (stride = K*nr rounded up to 16):
 //
-//     w_panels[(p*K + k)*nr + t] = W[p*nr + t][k]
+//     w_panels[p*stride + k*nr + t] = W[p*nr + t][k]
 //
 // and each micro-kernel call adds an (mr positions) x (nr channels) tile to
 // out, where a channel's positions are one row, contiguous: the tile's columns
-// are contiguous, which is how BLIS's AVX-512 kernels store fastest. Measured
-// on one core, for the benchmark layer's forward (64 channels, K = 576, 512
-// positions): BLIS's sgemm on cols runs at ~106 GFLOP/s, its micro-kernel on
-// these panels at 140-155.
+// are contiguous, which is how BLIS's AVX-512 kernels store fastest. (BLIS's
+// AVX2 kernels store rows fastest; with them the two sides swap places: mr
+// channels per weight panel, nr positions per image panel. conv_gemm.cpp.)
+// Measured on one core, for the benchmark layer's forward (64 channels,
+// K = 576, 512 positions), packing included: im2col + ops::gemm 6.84 ms per
+// batch (88 GFLOP/s), conv_gemm 5.15 ms (117 GFLOP/s).
 //
 // Blocking, as in BLIS: the taps are cut into blocks of kc (a weight panel's
 // kc steps, nr*kc numbers, stay in the L1 cache while the position panels
 // stream past), the positions into blocks whose packed panels fit in L2.
 //
-// The backward's dx is a convolution too (stride 1): Conv2d packs its
-// flipped weights with pack_weight_panels and calls conv_gemm on dy (conv2d.cpp).
+// The backward's dx is a convolution too (stride 1, padding < kernel): of dy,
+// padded by kernel-1-padding, with the kernel flipped. dx_convolution_geometry
+// and pack_flipped_weight_panels below set it up for conv_gemm (conv2d.cpp
+// derives it).
 #pragma once
 
 #include <cstdint>
@@ -50,10 +55,21 @@ namespace byhand {
 namespace ops {
 
 // The weight side, packed: the (M x K) row-major matrix W (row stride ldw) in
-// panels of nr rows (nr = micro_tile().nr), rows m >= M zero. Each panel
-// starts on a cache line; weight_panels_size gives the numbers needed.
+// panels of nr rows (micro_tile().nr; .mr where the kernel prefers_rows),
+// rows m >= M zero. Each panel starts on a cache line; weight_panels_size
+// gives the numbers needed.
 int64_t weight_panels_size(int64_t M, int64_t K);
 void pack_weight_panels(int64_t M, int64_t K, const real* W, int64_t ldw, real* panels);
+
+// dx as a convolution. For a layer of geometry g (stride 1, padding < kernel)
+// with C_out output channels: the geometry of dy as the input of dx's
+// convolution (C_out channels of Ho x Wo, padded by kernel-1-padding; its
+// output is H x W), and its weights, the flipped kernel as the (C_in x
+// C_out*kh*kw) matrix Wf[c, (o, i, j)] = W[o, c, kh-1-i, kw-1-j], packed:
+// weight_panels_size(C_in, C_out*kh*kw) numbers. W is (C_out, C_in, kh, kw).
+ConvGeometry dx_convolution_geometry(const ConvGeometry& g, int64_t C_out);
+void pack_flipped_weight_panels(int64_t C_out, int64_t C_in, Size2 kernel, const real* W,
+                                real* panels);
 
 // out (M x G*P, row-major, row stride ldo) = W · [im2col(xp_0) | ... | im2col(xp_{G-1})]
 //
@@ -75,7 +91,8 @@ void conv_gemm(const ConvGeometry& g, const real* xp, int64_t G, const real* w_p
 // side. Both operands are packed POSITION by position (a panel's step is one
 // position: 32 taps of cols, or 12 channels of dY), the transpose of how
 // they are stored, so both packings are transposing copies.
-// workspace: conv_gemm_weight_grad_workspace_size(g, G, M) numbers.
+// workspace: conv_gemm_weight_grad_workspace_size(g, G, M) numbers, 64-byte
+// aligned. Always single-threaded (Conv2d calls it from its own threads).
 int64_t conv_gemm_weight_grad_workspace_size(const ConvGeometry& g, int64_t G, int64_t M);
 void conv_gemm_weight_grad(const ConvGeometry& g, const real* xp, int64_t G, const real* dY,
                            int64_t ldy, int64_t M, real* dW, int64_t ldw, real* workspace);

@@ -65,7 +65,8 @@
 // Conv2d itself no longer stores cols: conv_gemm.h writes the same numbers
 // straight into the layout of BLIS's micro-kernel. im2col and col2im remain
 // the plain statement of the idea (the tests and bench_conv use them), and
-// col2im is Conv2d's dx where dx is not a convolution (stride > 1).
+// col2im is Conv2d's dx where dx is not computed as a convolution (stride > 1,
+// padding >= kernel, or fewer than 16 input channels: conv2d.cpp).
 //
 // All four work on one image (C x H x W, row-major). Its columns may sit inside
 // a wider matrix: `ld` is the distance between two rows of cols (ld >= Ho*Wo;

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "byhand/ops.h"
@@ -45,25 +46,37 @@ struct Sides {
   int64_t pos_width, chan_width;  // panel widths: positions, channels
   bool positions_are_a;           // column-storing kernel: positions in the "a" panel
 };
+// The packing keeps a position panel's runs (below) in an array on the stack.
+static constexpr int64_t kMaxPanelWidth = 64;
+
 static Sides sides() {
   const MicroTile tile = micro_tile();
-  if (tile.prefers_rows) return {tile.nr, tile.mr, false};
-  return {tile.mr, tile.nr, true};
+  const Sides s = tile.prefers_rows ? Sides{tile.nr, tile.mr, false} : Sides{tile.mr, tile.nr, true};
+  if (s.pos_width > kMaxPanelWidth)
+    throw std::logic_error("conv_gemm: BLIS's micro-kernel is wider than " +
+                           std::to_string(kMaxPanelWidth) + " positions");
+  return s;
 }
 
 // How conv_gemm cuts K (taps) and L (positions) into blocks.
 struct Blocking {
   int64_t kc;            // taps per block (the last block may be shorter)
   int64_t lb;            // positions per block, a multiple of pos_width
+  int64_t lb_max;        // the most positions a block may hold, for any L
   int64_t panel_stride;  // numbers per packed position panel (kc steps, whole lines)
 };
+// kc: equal blocks, none tiny, of at most what fits in L1 with a weight
+// panel. With more than one block, kc is a multiple of 16, so that every
+// block's slice of a weight panel (k0*chan_width numbers in) starts on a
+// cache line, as the micro-kernel's panels must.
 static Blocking blocking(int64_t K, int64_t L, const Sides& s) {
   const int64_t kc_max = std::max<int64_t>(16, kL1Bytes / int64_t(sizeof(real)) / s.chan_width);
-  const int64_t kc = ceil_div(K, ceil_div(K, kc_max));  // equal blocks, none tiny
+  const int64_t k_blocks = ceil_div(K, kc_max);
+  const int64_t kc = k_blocks == 1 ? K : ceil_div(ceil_div(K, k_blocks), 16) * 16;
   const int64_t lb_max =
       std::max<int64_t>(1, kL2Bytes / int64_t(sizeof(real)) / kc / s.pos_width) * s.pos_width;
   const int64_t lb = ceil_div(ceil_div(L, ceil_div(L, lb_max)), s.pos_width) * s.pos_width;
-  return {kc, lb, whole_lines(kc * s.pos_width)};
+  return {kc, lb, lb_max, whole_lines(kc * s.pos_width)};
 }
 
 int64_t weight_panels_size(int64_t M, int64_t K) {
@@ -71,18 +84,40 @@ int64_t weight_panels_size(int64_t M, int64_t K) {
   return ceil_div(M, s.chan_width) * whole_lines(K * s.chan_width);
 }
 
-// panels[(p*K + k)*w + t] = W[p*w + t][k] (w = chan_width; rows >= M zero),
-// each panel starting on a cache line.
-void pack_weight_panels(int64_t M, int64_t K, const real* W, int64_t ldw, real* panels) {
+// panels[(p*K + k)*w + t] = weight(p*w + t, k) (w = chan_width; rows >= M
+// zero), each panel starting on a cache line.
+template <class Weight>
+static void pack_panels(int64_t M, int64_t K, const Weight& weight, real* panels) {
   const int64_t w = sides().chan_width, stride = whole_lines(K * w);
   for (int64_t p = 0; p < ceil_div(M, w); ++p) {
     real* panel = panels + p * stride;
     for (int64_t k = 0; k < K; ++k)
       for (int64_t t = 0; t < w; ++t) {
         const int64_t m = p * w + t;
-        panel[k * w + t] = m < M ? W[m * ldw + k] : real(0);
+        panel[k * w + t] = m < M ? weight(m, k) : real(0);
       }
   }
+}
+
+void pack_weight_panels(int64_t M, int64_t K, const real* W, int64_t ldw, real* panels) {
+  pack_panels(M, K, [&](int64_t m, int64_t k) { return W[m * ldw + k]; }, panels);
+}
+
+ConvGeometry dx_convolution_geometry(const ConvGeometry& g, int64_t C_out) {
+  return {C_out, g.out_height(), g.out_width(), g.kernel, {1, 1},
+          {g.kernel.h - 1 - g.padding.h, g.kernel.w - 1 - g.padding.w}};
+}
+
+// Wf[c, (o, i, j)] = W[o, c, kh-1-i, kw-1-j], W being (C_out, C_in, kh, kw).
+void pack_flipped_weight_panels(int64_t C_out, int64_t C_in, Size2 kernel, const real* W,
+                                real* panels) {
+  const int64_t kh = kernel.h, kw = kernel.w, taps = kh * kw;
+  pack_panels(C_in, C_out * taps,
+              [&](int64_t c, int64_t k) {
+                const int64_t o = k / taps, i = k / kw % kh, j = k % kw;
+                return W[(o * C_in + c) * taps + (kh - 1 - i) * kw + (kw - 1 - j)];
+              },
+              panels);
 }
 
 // Enough for G images or fewer: fewer positions may make FEWER, LONGER blocks
@@ -92,8 +127,7 @@ int64_t conv_gemm_workspace_size(const ConvGeometry& g, int64_t G) {
   const Sides s = sides();
   const int64_t L = G * g.col_cols();
   const Blocking b = blocking(g.col_rows(), L, s);
-  const int64_t lb_max = std::max<int64_t>(1, kL2Bytes / int64_t(sizeof(real)) / b.kc / s.pos_width);
-  return std::min(lb_max, ceil_div(L, s.pos_width)) * b.panel_stride;
+  return std::min(b.lb_max, ceil_div(L, s.pos_width) * s.pos_width) / s.pos_width * b.panel_stride;
 }
 
 // dst[0 .. n) = src[0 .. n) for the short runs the packing copies (a few to
@@ -119,49 +153,63 @@ static inline void copy_short(real* dst, const real* src, int64_t n) {
 #endif
 }
 
-// One position panel: the w = pos_width positions q0 .. q0+w-1 of the group
-// (fewer at the end, L, where the rest of the panel is zero), taps k0 .. k0+kc-1:
-//   panel[(k - k0)*w + t] = cols[k][q0 + t] = xp_m[c][oh*sh + i][ow*sw + j]
-// with k = (c, i, j) and position q0 + t = (image m, oh, ow). The positions are
-// cut into RUNS, each within one output row of one image: along a run, ow
-// steps by 1, so the pixels step by sw: one short strided copy per tap and run.
-static void pack_position_panel(const ConvGeometry& g, const real* xp, int64_t L, int64_t q0,
-                                int64_t w, int64_t k0, int64_t kc, real* panel) {
-  const int64_t kh = g.kernel.h, kw = g.kernel.w, sh = g.stride.h, sw = g.stride.w;
-  const int64_t Hp = g.padded_height(), Wp = g.padded_width(), Wo = g.out_width();
-  const int64_t P = g.col_cols();
-  struct Run {
-    int64_t slot, length, from;  // panel slots slot .. slot+length-1 read xp[from + u*sw]
-  };
-  Run runs[64];
-  if (w > 64) throw std::logic_error("conv_gemm: panels wider than 64 positions");
+// Positions q0 .. q0+n-1 of the group as RUNS, each within one output row of
+// one image: along a run, ow steps by 1, so the pixels it reads step by sw.
+// Run r covers slots slot .. slot+length-1 (counted from q0), which read the
+// padded images at from + u*sw, u = 0 .. length-1, plus the tap's offset.
+struct PositionRun {
+  int64_t slot, length, from;
+};
+static int position_runs(const ConvGeometry& g, int64_t q0, int64_t n, PositionRun* runs) {
+  const int64_t Wo = g.out_width(), P = g.col_cols(), Wp = g.padded_width();
   int n_runs = 0;
-  int64_t filled = 0;  // slots 0 .. filled-1 hold positions, the rest are zero
-  while (filled < w && q0 + filled < L) {
-    const int64_t q = q0 + filled, m = q / P, oh = q % P / Wo, ow = q % P % Wo;
-    const int64_t length = std::min({w - filled, Wo - ow, L - q});
-    runs[n_runs++] = {filled, length, m * g.padded_size() + oh * sh * Wp + ow * sw};
-    filled += length;
+  for (int64_t done = 0; done < n;) {
+    const int64_t q = q0 + done, m = q / P, oh = q % P / Wo, ow = q % P % Wo;
+    const int64_t length = std::min(n - done, Wo - ow);
+    runs[n_runs++] = {done, length, m * g.padded_size() + oh * g.stride.h * Wp + ow * g.stride.w};
+    done += length;
   }
-  // Walk the taps k0 .. k0+kc-1 as (c, i, j), without dividing at every step.
+  return n_runs;
+}
+
+// Rows k0 .. k0+n_taps-1 of cols, for the positions of the runs:
+//   dst[t*ld + slot] = cols[k0 + t][q0 + slot] = xp_m[c][oh*sh + i][ow*sw + j]
+// with tap k0 + t = (c, i, j): one short copy per tap and run. The taps are
+// walked as (c, i, j) without dividing at every step.
+static void gather_taps(const ConvGeometry& g, const real* xp, const PositionRun* runs,
+                        int n_runs, int64_t k0, int64_t n_taps, real* dst, int64_t ld) {
+  const int64_t kh = g.kernel.h, kw = g.kernel.w, sw = g.stride.w;
+  const int64_t Hp = g.padded_height(), Wp = g.padded_width();
   int64_t c = k0 / (kh * kw), i = k0 / kw % kh, j = k0 % kw;
-  for (int64_t k = 0; k < kc; ++k) {
+  for (int64_t t = 0; t < n_taps; ++t) {
     const real* tap = xp + c * Hp * Wp + i * Wp + j;  // tap[from] = the pixel tap (c, i, j) sees
-    real* step = panel + k * w;
+    real* row = dst + t * ld;
     for (int r = 0; r < n_runs; ++r) {
       const real* src = tap + runs[r].from;
-      real* dst = step + runs[r].slot;
+      real* to = row + runs[r].slot;
       if (sw == 1)
-        copy_short(dst, src, runs[r].length);
+        copy_short(to, src, runs[r].length);
       else
-        for (int64_t u = 0; u < runs[r].length; ++u) dst[u] = src[u * sw];
+        for (int64_t u = 0; u < runs[r].length; ++u) to[u] = src[u * sw];
     }
-    for (int64_t t = filled; t < w; ++t) step[t] = 0;
     if (++j == kw) {
       j = 0;
       if (++i == kh) i = 0, ++c;
     }
   }
+}
+
+// One position panel: the w = pos_width positions q0 .. q0+w-1 of the group
+// (fewer at the end, L, where the rest of the panel is zero), taps k0 .. k0+kc-1:
+//   panel[(k - k0)*w + t] = cols[k][q0 + t]
+// Each tap step of the panel is one "row" of gather_taps, w numbers long.
+static void pack_position_panel(const ConvGeometry& g, const real* xp, int64_t L, int64_t q0,
+                                int64_t w, int64_t k0, int64_t kc, real* panel) {
+  PositionRun runs[kMaxPanelWidth];  // at most one per position; w <= kMaxPanelWidth (sides())
+  const int64_t filled = std::min(w, L - q0);  // slots filled .. w-1 are zero
+  const int n_runs = position_runs(g, q0, filled, runs);
+  gather_taps(g, xp, runs, n_runs, k0, kc, panel, w);
+  for (int64_t k = 0; k < kc; ++k) std::fill(panel + k * w + filled, panel + (k + 1) * w, real(0));
 }
 
 // out += or = one tile: n_pos positions x n_chan channels, from a position
@@ -288,37 +336,19 @@ static void transpose(const real* src, int64_t rows, int64_t cols, int64_t lds, 
     for (int64_t t = 0; t < rows; ++t) dst[l * rows + t] = src[t * lds + l];
 }
 
-// Positions q0 .. q0+n-1 of the group as runs, each within one output row of
-// one image (see pack_position_panel): run r covers block slots slot ..
-// slot+length-1, which read xp at from + u*sw for u = 0 .. length-1.
-struct PositionRun {
-  int64_t slot, length, from;
-};
-static int position_runs(const ConvGeometry& g, int64_t q0, int64_t n, PositionRun* runs) {
-  const int64_t Wo = g.out_width(), P = g.col_cols(), Wp = g.padded_width();
-  int n_runs = 0;
-  for (int64_t done = 0; done < n;) {
-    const int64_t q = q0 + done, m = q / P, oh = q % P / Wo, ow = q % P % Wo;
-    const int64_t length = std::min(n - done, Wo - ow);
-    runs[n_runs++] = {done, length, m * g.padded_size() + oh * g.stride.h * Wp + ow * g.stride.w};
-    done += length;
-  }
-  return n_runs;
-}
-
 void conv_gemm_weight_grad(const ConvGeometry& g, const real* xp, int64_t G, const real* dY,
                            int64_t ldy, int64_t M, real* dW, int64_t ldw, real* workspace) {
   const Sides s = sides();
   const int64_t tw = s.pos_width, cw = s.chan_width;  // tap panels tw wide, channel panels cw
   const int64_t K = g.col_rows(), L = G * g.col_cols();
-  const int64_t kh = g.kernel.h, kw = g.kernel.w, Hp = g.padded_height(), Wp = g.padded_width();
-  const int64_t sw = g.stride.w;
   const int64_t kp_max = std::min(positions_per_block(M, s), L);
   real* tap_panel = workspace;                            // (kp steps of tw taps)
   real* chan_panels = workspace + whole_lines(kp_max * tw);  // (M/cw panels of kp steps of cw)
   const int64_t chan_stride = whole_lines(kp_max * cw);
-  thread_local std::vector<PositionRun> runs;  // at most one per position; kept, so
-  runs.resize(size_t(kp_max));                  // only a thread's first call allocates
+  // The runs of a block: at most one per position. Kept from call to call (per
+  // thread: Conv2d's threads call this at once), so only the first call allocates.
+  thread_local std::vector<PositionRun> runs;
+  runs.resize(size_t(kp_max));
   const int64_t kp_lines = whole_lines(kp_max);
   real* tap_rows = chan_panels + ceil_div(M, cw) * chan_stride;  // (tw, kp), rows kp_lines apart
 
@@ -343,26 +373,9 @@ void conv_gemm_weight_grad(const ConvGeometry& g, const real* xp, int64_t G, con
       // The tap panel: tap_panel[l][t] = cols[k0 + t][l0 + l], zero for taps >= K.
       // First the rows of cols, as im2col would write them (tap_rows (tw, kp),
       // short contiguous copies), then their transpose into the panel.
-      int64_t c = k0 / (kh * kw), i = k0 / kw % kh, j = k0 % kw;
-      for (int64_t t = 0; t < tw; ++t) {
-        real* row = tap_rows + t * kp_lines;
-        if (t >= n_taps) {
-          std::fill(row, row + kp, real(0));
-          continue;
-        }
-        const real* tap = xp + c * Hp * Wp + i * Wp + j;
-        for (int r = 0; r < n_runs; ++r) {
-          const PositionRun& run = runs[size_t(r)];
-          if (sw == 1)
-            copy_short(row + run.slot, tap + run.from, run.length);
-          else
-            for (int64_t u = 0; u < run.length; ++u) row[run.slot + u] = tap[run.from + u * sw];
-        }
-        if (++j == kw) {
-          j = 0;
-          if (++i == kh) i = 0, ++c;
-        }
-      }
+      gather_taps(g, xp, runs.data(), n_runs, k0, n_taps, tap_rows, kp_lines);
+      for (int64_t t = n_taps; t < tw; ++t)
+        std::fill(tap_rows + t * kp_lines, tap_rows + t * kp_lines + kp, real(0));
       transpose(tap_rows, tw, kp, kp_lines, tap_panel);
       for (int64_t jc = 0; jc < ceil_div(M, cw); ++jc)
         call_kernel(s, n_taps, std::min(cw, M - jc * cw), kp, tap_panel,

@@ -10,17 +10,20 @@
 //    layout directly instead of a cols matrix that BLIS would copy again. One
 //    thread, ms per batch, through a cols matrix and ops::gemm | conv_gemm:
 //      forward   out = W · cols            6.84 | 5.15
-//      dW        dW += dY · cols^T         6.81 | 5.90
-//      dx        dcols = W^T · dY, col2im  5.67 | 4.95  (dx as a convolution, below)
-//    2 threads, whole layer: 158 -> 200 GFLOP/s (PyTorch/oneDNN: 185 in the same run).
+//      dW        dW^T += cols · dY^T       6.81 | 5.90  (conv_gemm: dW += dY · cols^T)
+//      dx        dcols = W^T · dY, col2im  5.67 | 4.95  (conv_gemm alone; as a
+//                                                       convolution, below)
+//    2 threads, whole layer, the run of the table: 200 GFLOP/s (PyTorch/oneDNN:
+//    185); the same day, the cols + ops::gemm build reached 158 in its best run.
 //  * Threads split the BATCH, not each GEMM. Every thread takes its share of
 //    the images and runs pad, packing, GEMMs and reorders on them alone; its
 //    GEMMs are single-threaded (conv_gemm and ops::gemm called inside a
 //    parallel region stay on the calling thread). No thread waits for another
 //    until the end, and the panels a thread packs are still in its own L2
-//    cache when its micro-kernel reads them. Measured when the GEMMs were
-//    still ops::gemm on cols, with BLIS's AVX2 | AVX-512 kernels: 141 | 176
-//    this way, 127 | 150 when every GEMM is split over the two cores instead.
+//    cache when its micro-kernel reads them. Measured in an earlier, quieter
+//    session, when the GEMMs were still ops::gemm on cols, with BLIS's AVX2 |
+//    AVX-512 kernels: 141 | 176 this way, 127 | 150 when every GEMM is split
+//    over the two cores instead.
 //  * Images are GROUPED, their positions side by side, so that every product
 //    has at least kGemmColumns = 512 of them. A 16x16 image has P = 256 output
 //    positions, a 4x4 image (the last stage of a CIFAR ResNet) only 16: one
@@ -50,6 +53,10 @@ using ops::Trans;
 // per-thread work below they run on the calling thread anyway.)
 static constexpr int64_t kParallelElements = 1 << 15;
 
+// n rounded up to whole cache lines of 16 floats: the start of the next part
+// of a workspace.
+static int64_t lines(int64_t n) { return (n + 15) / 16 * 16; }
+
 // How the batch is cut up. Each thread takes a contiguous share of the images
 // and works through it alone, a group of G images at a time, with the columns
 // of the group side by side so that each GEMM has G*P >= kGemmColumns columns
@@ -66,10 +73,8 @@ static BatchSplit split_batch(int64_t N, int64_t P) {
   return {threads, std::max<int64_t>(1, group)};
 }
 
-// The geometry of dx as a convolution (backward_into): dy, padded by
-// (kh-1-ph, kw-1-pw), convolved at stride 1 with the flipped weights, gives
-// the H x W positions of dx. Only for stride 1 and padding < kernel, and only
-// with C_in >= 16: the C_in channels of dx fill panels 12 wide (conv_gemm.h),
+// Whether dx is computed as a convolution of dy (backward_into): exact only
+// for stride 1 and padding < kernel, and worth it only with C_in >= 16: the C_in channels of dx fill panels 12 wide (conv_gemm.h),
 // so LeNet's second layer (C_in = 6) would leave half of every tile empty:
 // its backward took 3.7-4.2 ms per batch of 128 this way, 2.3-3.0 through
 // dcols and col2im.
@@ -77,10 +82,6 @@ static constexpr int64_t kMinChannelsForDxConvolution = 16;
 static bool dx_is_a_convolution(const ConvGeometry& g) {
   return g.stride.h == 1 && g.stride.w == 1 && g.padding.h < g.kernel.h &&
          g.padding.w < g.kernel.w && g.channels >= kMinChannelsForDxConvolution;
-}
-static ConvGeometry dx_geometry(const ConvGeometry& g, int64_t C_out) {
-  return {C_out, g.out_height(), g.out_width(), g.kernel, {1, 1},
-          {g.kernel.h - 1 - g.padding.h, g.kernel.w - 1 - g.padding.w}};
 }
 
 // One thread's slice of workspace_, for a group of G images, in parts that
@@ -96,13 +97,12 @@ struct Slice {
   int64_t total() const { return packed + out + cols + dyp + dxo; }
 };
 static Slice slice_sizes(const ConvGeometry& g, int64_t C_out, int64_t group) {
-  auto lines = [](int64_t n) { return (n + 15) / 16 * 16; };
   const int64_t L = group * g.col_cols();
   Slice s{std::max(lines(ops::conv_gemm_workspace_size(g, group)),
                    lines(ops::conv_gemm_weight_grad_workspace_size(g, group, C_out))),
           lines(C_out * L), lines(g.col_rows() * L), lines(g.padded_size()), 0};
   if (dx_is_a_convolution(g)) {
-    const ConvGeometry gd = dx_geometry(g, C_out);
+    const ConvGeometry gd = ops::dx_convolution_geometry(g, C_out);
     s.packed = std::max(s.packed, lines(ops::conv_gemm_workspace_size(gd, group)));
     s.cols = 0;
     s.dyp = lines(group * gd.padded_size());
@@ -112,8 +112,9 @@ static Slice slice_sizes(const ConvGeometry& g, int64_t C_out, int64_t group) {
 }
 
 // Runs work(t) for t = 0 .. threads-1, each on its own OpenMP thread. With one
-// thread it is a plain call, so that the parallel loops inside (pad, im2col,
-// ops::gemm) can use every core for a batch of one. (`#pragma omp parallel
+// thread it is a plain call, so that the parallel loops inside (pad, conv_gemm,
+// and ops::gemm and col2im where dx takes that road) can use every core for a
+// batch of one. (`#pragma omp parallel
 // if (false)` would not do: libgomp starts fresh threads for every parallel
 // loop nested in a region, even an inactive one, ~150 us each here.)
 template <class Work>
@@ -231,7 +232,6 @@ ConvGeometry Conv2d::geometry(const Shape& in) const {  // in = (N, C_in, H, W)
 // The GEMM is conv_gemm (conv_gemm.h): im2col writes BLIS's packed layout and
 // BLIS's micro-kernel does the arithmetic; W is packed once per call.
 void Conv2d::forward_into(const Tensor& x, Tensor& y) {
-  require_cpu(x, who());
   const ConvGeometry g = geometry(x.shape());
   if (direct_forward(g)) return forward_direct(x, y, g);
   const int64_t N = x.dim(0), K = g.col_rows(), P = g.col_cols();
@@ -279,7 +279,9 @@ void Conv2d::forward_into(const Tensor& x, Tensor& y) {
 // conv_gemm computes it, with no dcols matrix (K x G*P, kh*kw times dx's
 // size) and no scatter-add: measured on the benchmark layer, one thread,
 // dcols GEMM + col2im 5.67 ms against 5.26 ms this way, pad and reorder
-// included. (Tests check both roads against the definition.) Other strides, and padding >= kernel, take dcols and col2im.
+// included. (Tests check both roads against the definition.) Other strides,
+// padding >= kernel, and layers with few input channels (dx_is_a_convolution)
+// take dcols and col2im.
 // dx is overwritten, or skipped when nobody wants it (input_grad() off).
 void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
   const ConvGeometry g = geometry(in_shape_);
@@ -287,31 +289,21 @@ void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
   const int64_t N = dy.dim(0), K = g.col_rows(), P = g.col_cols();
   const BatchSplit split = split_batch(N, P);
   const Slice slice = slice_sizes(g, out_, split.group);
-  const int64_t partial_size = (K * out_ + out_ + 15) / 16 * 16;  // dW then db
+  const int64_t partial_size = lines(K * out_ + out_);  // dW then db
   const bool want_dx = input_grad();
   const bool dx_by_convolution = want_dx && dx_is_a_convolution(g);
-  const ConvGeometry gd = dx_geometry(g, out_);  // used only when dx_by_convolution
+  const ConvGeometry gd = ops::dx_convolution_geometry(g, out_);  // when dx_by_convolution
   workspace_.resize({split.threads, slice.total()});
   grad_partials_.resize({split.threads, partial_size});
-  if (dx_by_convolution) {  // Wf as the matrix (C_in, C_out*kh*kw), packed for conv_gemm
-    const int64_t kh = kernel_.h, kw = kernel_.w, taps = kh * kw;
-    flipped_weights_.resize({in_, out_ * taps});
-    const real* W = weight.value.data();  // (C_out, C_in, kh, kw)
-    for (int64_t c = 0; c < in_; ++c)
-      for (int64_t o = 0; o < out_; ++o)
-        for (int64_t i = 0; i < kh; ++i)
-          for (int64_t j = 0; j < kw; ++j)
-            flipped_weights_[(c * out_ + o) * taps + i * kw + j] =
-                W[(o * in_ + c) * taps + (kh - 1 - i) * kw + (kw - 1 - j)];
-    weight_panels_.resize({ops::weight_panels_size(in_, out_ * taps)});
-    ops::pack_weight_panels(in_, out_ * taps, flipped_weights_.data(), out_ * taps,
-                            weight_panels_.data());
+  if (dx_by_convolution) {  // Wf (C_in, C_out*kh*kw), packed for conv_gemm
+    weight_panels_.resize({ops::weight_panels_size(in_, out_ * kernel_.h * kernel_.w)});
+    ops::pack_flipped_weight_panels(out_, in_, kernel_, weight.value.data(), weight_panels_.data());
   }
 
   run_on_threads(split.threads, [&](int t) {
     real* packed = workspace_.data() + t * slice.total();    // conv_gemm's panels
     real* dY = packed + slice.packed;                        // (C_out, G*P)
-    real* cols = dY + slice.out;                             // (K, G*P), then dcols
+    real* cols = dY + slice.out;                             // dcols (K, G*P)
     real* dyp = cols + slice.cols;                           // padded dy, or (C_in, Hp, Wp)
     real* dxo = dyp + slice.dyp;                             // (C_in, G*H*W)
     real* dW_t = grad_partials_.data() + t * partial_size;   // (C_out, K)
@@ -480,10 +472,10 @@ void Conv2d::forward_direct(const Tensor& x, Tensor& y, const ConvGeometry& g) {
   const int64_t N = x.dim(0), K = g.col_rows(), Q = wide_size(g), Wp = g.padded_width();
   const int64_t Ho = g.out_height(), Wo = g.out_width();
   const int64_t O8 = (out_ + kDirectChannels - 1) / kDirectChannels * kDirectChannels;
-  const int threads = int(std::max<int64_t>(1, std::min<int64_t>(num_threads(), N)));
-  const int64_t per_thread = (O8 * Q + 15) / 16 * 16;
+  const BatchSplit split = split_batch(N, Q);  // only its threads and first() serve here
+  const int64_t per_thread = lines(O8 * Q);
   x_padded_.resize({N, in_, g.padded_height(), Wp});
-  workspace_.resize({threads, per_thread});
+  workspace_.resize({split.threads, per_thread});
   // W^T (K, O8) and b (O8), zero for the channels o >= C_out.
   direct_weights_.resize({(K + 1) * O8});
   real* wT = direct_weights_.data();
@@ -494,9 +486,9 @@ void Conv2d::forward_direct(const Tensor& x, Tensor& y, const ConvGeometry& g) {
     if (has_bias_) b8[o] = bias.value[o];
   }
 
-  run_on_threads(threads, [&](int t) {
+  run_on_threads(split.threads, [&](int t) {
     real* wide = workspace_.data() + t * per_thread;  // (O8, Q)
-    for (int64_t n = N * t / threads; n < N * (t + 1) / threads; ++n) {
+    for (int64_t n = split.first(t, N); n < split.first(t + 1, N); ++n) {
       real* xp = x_padded_.data() + n * g.padded_size();
       ops::pad_image(g, x.data() + n * g.image_size(), xp);
       direct_forward_image(g, xp, wT, b8, O8, wide);
@@ -515,22 +507,22 @@ void Conv2d::backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g
   const int64_t N = dy.dim(0), K = g.col_rows(), Q = wide_size(g);
   const int64_t kh = g.kernel.h, kw = g.kernel.w, Wp = g.padded_width();
   const int64_t plane = g.padded_height() * Wp, Ho = g.out_height(), Wo = g.out_width();
-  const int threads = int(std::max<int64_t>(1, std::min<int64_t>(num_threads(), N)));
-  const int64_t dyw_size = (out_ * Q + 15) / 16 * 16;
-  const int64_t per_thread = dyw_size + (g.padded_size() + 15) / 16 * 16;
-  const int64_t partial_size = (K * out_ + out_ + 15) / 16 * 16;  // dW then db
+  const BatchSplit split = split_batch(N, Q);  // only its threads and first() serve here
+  const int64_t dyw_size = lines(out_ * Q);
+  const int64_t per_thread = dyw_size + lines(g.padded_size());
+  const int64_t partial_size = lines(K * out_ + out_);  // dW then db
   const bool want_dx = input_grad();
   const real* W = weight.value.data();  // (C_out, K)
-  workspace_.resize({threads, per_thread});
-  grad_partials_.resize({threads, partial_size});
+  workspace_.resize({split.threads, per_thread});
+  grad_partials_.resize({split.threads, partial_size});
 
-  run_on_threads(threads, [&](int t) {
+  run_on_threads(split.threads, [&](int t) {
     real* dyw = workspace_.data() + t * per_thread;        // (C_out, Q)
     real* dxp = dyw + dyw_size;                            // (C_in, Hp, Wp)
     real* dW_t = grad_partials_.data() + t * partial_size;  // (C_out, K)
     real* db_t = dW_t + K * out_;                         // (C_out)
     std::fill(dW_t, dW_t + K * out_ + out_, real(0));
-    for (int64_t n = N * t / threads; n < N * (t + 1) / threads; ++n) {
+    for (int64_t n = split.first(t, N); n < split.first(t + 1, N); ++n) {
       const real* xp = x_padded_.data() + n * g.padded_size();
       // dyw[o][oh*Wp + ow] = dy[n, o, oh, ow], 0 where ow >= Wo; db[o] += its sum.
       std::fill(dyw, dyw + out_ * Q, real(0));
@@ -571,7 +563,7 @@ void Conv2d::backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g
       ops::crop_image(g, dxp, dx.data() + n * g.image_size());
     }
   });
-  add_partials(grad_partials_.data(), threads, partial_size, weight.grad.data(),
+  add_partials(grad_partials_.data(), split.threads, partial_size, weight.grad.data(),
                has_bias_ ? bias.grad.data() : nullptr, out_, K);
 }
 

@@ -29,9 +29,10 @@
 // much each buys):
 //   * cols is never stored whole: im2col writes it straight into the packed
 //     panels BLIS's micro-kernel reads (conv_gemm.h), for y and for dW;
-//   * with stride 1, dcols + col2im is replaced by what it adds up to, a
-//     convolution of dy with the kernel flipped, dx = conv(dy, Wf), computed
-//     the same way as y (conv2d.cpp, backward_into);
+//   * with stride 1 (and padding < kernel, and C_in >= 16), dcols + col2im
+//     is replaced by what it adds up to, a convolution of dy with the kernel
+//     flipped, dx = conv(dy, Wf), computed the same way as y (conv2d.cpp,
+//     backward_into);
 //   * the columns of a few images sit side by side in one product when an
 //     image has few output positions.
 //
@@ -119,8 +120,8 @@ class Conv2d : public Layer {
                       // only the first call allocates
   Tensor grad_partials_;  // (threads, C_out*K + C_out): each thread's share of dW
                           // and db, summed into the Params at the end
-  Tensor weight_panels_;    // W packed for conv_gemm (forward), or Wf (backward)
-  Tensor flipped_weights_;  // Wf (C_in, C_out*kh*kw): dx as a convolution (conv2d.cpp)
+  Tensor weight_panels_;   // W packed for conv_gemm (forward), or the flipped
+                           // kernel Wf (backward: dx as a convolution)
   Tensor direct_weights_;  // direct path: W^T (K, C_out rounded up to 8) and b,
                            // the extra output channels zero
 };
