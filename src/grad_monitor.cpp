@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
+#include <sstream>
 #include <stdexcept>
+
+#include "file_util.h"
 
 namespace byhand {
 
@@ -81,23 +83,17 @@ std::string GradMonitor::table() const {
 }
 
 void GradMonitor::write_csv(const std::string& path) const {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    if (!f) throw std::runtime_error("GradMonitor: cannot write " + tmp);
-    f << "epoch";
-    for (const std::string& n : names_) f << ',' << n;
+  std::ostringstream f;
+  f << "epoch";
+  for (const std::string& n : names_) f << ',' << n;
+  f << '\n';
+  f.precision(6);
+  for (size_t e = 0; e < history_.size(); ++e) {
+    f << e + 1;
+    for (double rms : history_[e]) f << ',' << rms;
     f << '\n';
-    f.precision(6);
-    for (size_t e = 0; e < history_.size(); ++e) {
-      f << e + 1;
-      for (double rms : history_[e]) f << ',' << rms;
-      f << '\n';
-    }
-    if (!f.flush()) throw std::runtime_error("GradMonitor: error writing " + tmp);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("GradMonitor: cannot rename " + tmp + " to " + path);
+  write_file_atomically(path, f.str(), "GradMonitor::write_csv");
 }
 
 }  // namespace byhand

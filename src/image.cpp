@@ -9,10 +9,8 @@
 
 #include <stb_image.h>
 #include <stb_image_write.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -24,6 +22,7 @@
 #include <vector>
 
 #include "byhand/ops.h"
+#include "file_util.h"
 
 namespace byhand {
 namespace {
@@ -100,46 +99,9 @@ Planes planes_of(const Tensor& image, const char* who, const std::string& path) 
   return p;
 }
 
-// Writes `bytes` to `path` through a temporary file in the same folder, then
-// renames it: rename() within one file system replaces the target in one
-// step, so a reader sees the old file or the new one, never half of one.
-void write_file_atomically(const std::vector<unsigned char>& bytes, const std::string& path,
-                           const char* who) {
-  fs::path folder = fs::path(path).parent_path();
-  if (folder.empty()) folder = ".";
-  std::error_code ec;
-  if (!fs::is_directory(folder, ec))
-    fail(who, path, "cannot write: the folder " + folder.string() + " does not exist");
-  if (fs::is_directory(path, ec)) fail(who, path, "cannot write: it is a folder");
-
-  static std::atomic<int> counter{0};
-  const std::string tmp =
-      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  std::FILE* file = std::fopen(tmp.c_str(), "wb");
-  if (!file) fail(who, path, std::string("cannot write: ") + std::strerror(errno));
-  // A short write or a failed close (where a full disk often shows up) is an
-  // error even if the C library left errno at 0.
-  int error = 0;
-  if (std::fwrite(bytes.data(), 1, bytes.size(), file) != bytes.size())
-    error = errno ? errno : EIO;
-  if (std::fclose(file) != 0 && error == 0) error = errno ? errno : EIO;
-  if (error != 0) {
-    std::remove(tmp.c_str());
-    fail(who, path, std::string("cannot write: ") + std::strerror(error));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = errno;
-    std::remove(tmp.c_str());
-    fail(who, path, "cannot rename the finished temporary file " + tmp + " to it: " +
-                        std::strerror(error));
-  }
-}
-
 // stb_image_write hands the encoded PNG over in pieces; collect them.
 void append_bytes(void* context, void* data, int size) {
-  auto* out = static_cast<std::vector<unsigned char>*>(context);
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  out->insert(out->end(), bytes, bytes + size);
+  static_cast<std::string*>(context)->append(static_cast<const char*>(data), size_t(size));
 }
 
 // Each channel c is mapped by v = (x - low[c]) / (high[c] - low[c]), clamped
@@ -166,12 +128,13 @@ void encode_and_write(const Tensor& image, const std::string& path, bool stretch
       pixels[size_t(i * p.channels + c)] = (unsigned char)std::lround(v * 255);
     }
   }
-  std::vector<unsigned char> png;
+  std::string png;
   const int row_bytes = int(p.width * p.channels);
   if (!stbi_write_png_to_func(append_bytes, &png, int(p.width), int(p.height), int(p.channels),
                               pixels.data(), row_bytes))
     fail(who, path, "stb_image_write could not encode the PNG");
-  write_file_atomically(png, path, who);
+  // Through a temporary file and a rename: a failed save leaves the old file.
+  write_file_atomically(path, png, who);
 }
 
 // ------------------------------------------------------------------ resizing

@@ -2,10 +2,12 @@
 //
 // Reading top to bottom: little-endian bytes; the dtype table (the JSON
 // writer and strict parser live in json.h/.cpp); the header checked entry
-// by entry and the data layout checked as a whole; files written through a
-// temporary and a rename; then models and optimizers, each staged (read and
-// checked into temporaries) before anything is copied in.
+// by entry and the data layout checked as a whole; files read whole (and
+// written whole by write_file_atomically, file_util.h); then models and
+// optimizers, each staged (read and checked into temporaries) before anything
+// is copied in.
 #include "byhand/io.h"
+#include "file_util.h"
 #include "json.h"
 
 #include <fcntl.h>
@@ -218,42 +220,10 @@ static std::string read_whole_file(const std::string& path, const std::string& w
   return bytes;
 }
 
-static bool write_all(int fd, const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    done += size_t(n);
-  }
-  return true;
-}
-
-// Write to "<path>.tmp", fsync, rename over path. On any failure the temporary
-// is removed and `path` is untouched.
-static void write_file_atomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) throw system_error("cannot create '" + tmp + "'");
-  std::string failed;  // what went wrong; empty while nothing has
-  int failed_errno = 0;
-  auto check = [&](bool ok, const std::string& what) {
-    if (!ok && failed.empty()) {
-      failed = what;
-      failed_errno = errno;
-    }
-  };
-  check(write_all(fd, bytes) && ::fsync(fd) == 0, "cannot write '" + tmp + "'");
-  check(::close(fd) == 0, "cannot write '" + tmp + "'");
-  if (failed.empty())
-    check(std::rename(tmp.c_str(), path.c_str()) == 0,
-          "cannot rename '" + tmp + "' to '" + path + "'");
-  if (failed.empty()) return;
-  ::unlink(tmp.c_str());
-  throw std::runtime_error(failed + ": " + std::strerror(failed_errno));
-}
-
-void write_safetensors(const std::string& path, const SafetensorsFile& file) {
+// The whole file as bytes: header length, header, data. Throws
+// std::invalid_argument("write_safetensors: ...") for a file that cannot be
+// written (a tensor named __metadata__, bytes that do not match a shape).
+static std::string encode_safetensors(const SafetensorsFile& file) {
   using Item = std::pair<const std::string, SafeTensor>;
   std::vector<const Item*> order;
   for (const Item& item : file.tensors) {
@@ -297,7 +267,11 @@ void write_safetensors(const std::string& path, const SafetensorsFile& file) {
   put_le(bytes, header.size(), 8);
   bytes += header;
   for (const Item* item : order) bytes += item->second.bytes;
-  write_file_atomically(path, bytes);
+  return bytes;
+}
+
+void write_safetensors(const std::string& path, const SafetensorsFile& file) {
+  write_file_atomically(path, encode_safetensors(file), "write_safetensors");
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {
@@ -698,13 +672,13 @@ void save_safetensors(const std::string& path,
   SafetensorsFile file;
   file.metadata = metadata;
   for (const auto& [name, tensor] : tensors) add_named_tensor(file, name, *tensor);
-  write_safetensors(path, file);
+  write_file_atomically(path, encode_safetensors(file), "save_safetensors");
 }
 
 void save_model(Layer& model, const std::string& path) {
   SafetensorsFile file;
   add_model(file, model, "");
-  write_safetensors(path, file);
+  write_file_atomically(path, encode_safetensors(file), "save_model");
 }
 
 void load_model(Layer& model, const std::string& path) {
@@ -720,7 +694,7 @@ void load_model(Layer& model, const std::string& path) {
 void save_optimizer(const Optimizer& optimizer, const std::string& path) {
   SafetensorsFile file;
   add_optimizer(file, optimizer, "");
-  write_safetensors(path, file);
+  write_file_atomically(path, encode_safetensors(file), "save_optimizer");
 }
 
 void load_optimizer(Optimizer& optimizer, const std::string& path) {
@@ -738,7 +712,7 @@ void save_checkpoint(Layer& model, const Optimizer& optimizer, const std::string
   SafetensorsFile file;
   add_model(file, model, "model.");
   add_optimizer(file, optimizer, "optimizer.");
-  write_safetensors(path, file);
+  write_file_atomically(path, encode_safetensors(file), "save_checkpoint");
 }
 
 void load_checkpoint(Layer& model, Optimizer& optimizer, const std::string& path) {

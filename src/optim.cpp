@@ -35,13 +35,18 @@ const Tensor& ParamState::get(std::string_view name) const {
 
 // ---------------------------------------------------------------- Optimizer
 
+// For the constructors' checks, which run once: the message is built even
+// when the check passes. Checks on paths that run every step (set_lr, which a
+// schedule calls every epoch) test first and build their message only to throw.
 static void require(bool ok, const std::string& who, const std::string& what) {
   if (!ok) throw std::invalid_argument(who + ": " + what);
 }
 
-// "lr >= 0" is false for NaN too, so these also refuse NaN.
-static void require_valid_lr(double lr, const std::string& who) {
-  require(lr >= 0, who, "invalid learning rate " + std::to_string(lr));
+// "lr >= 0" is false for NaN too, so this also refuses NaN.
+static bool valid_lr(double lr) { return lr >= 0; }
+
+[[noreturn]] static void throw_invalid_lr(const std::string& who, double lr) {
+  throw std::invalid_argument(who + ": invalid learning rate " + std::to_string(lr));
 }
 
 Optimizer::Optimizer(const std::string& who, std::vector<ParamGroup> groups)
@@ -51,7 +56,7 @@ Optimizer::Optimizer(const std::string& who, std::vector<ParamGroup> groups)
     const ParamGroup& g = groups_[i];
     // Only a model with several groups says which one is wrong.
     const std::string where = groups_.size() > 1 ? who + " group " + std::to_string(i) : who;
-    require_valid_lr(g.lr, where);
+    if (!valid_lr(g.lr)) throw_invalid_lr(where, g.lr);
     require(g.weight_decay >= 0, where, "invalid weight_decay " + std::to_string(g.weight_decay));
     for (const Param* p : g.params) {
       require(p != nullptr, who, "null parameter");
@@ -89,32 +94,34 @@ void Optimizer::step() {
 }
 
 void Optimizer::set_steps(int64_t steps) {
-  require(steps >= 0, name(), "invalid step count " + std::to_string(steps));
+  if (steps < 0)
+    throw std::invalid_argument(name() + ": invalid step count " + std::to_string(steps));
   steps_ = steps;
 }
 
 double Optimizer::lr() const { return groups_.front().lr; }
 
 void Optimizer::set_lr(double lr) {
-  require_valid_lr(lr, name());
+  if (!valid_lr(lr)) throw_invalid_lr(name(), lr);
   for (ParamGroup& g : groups_) g.lr = lr;
 }
 
-static void require_group(size_t group, const std::vector<ParamGroup>& groups,
-                          const std::string& who) {
-  require(group < groups.size(), who,
-          "no parameter group " + std::to_string(group) + " (there are " +
-              std::to_string(groups.size()) + ")");
+static void check_group(size_t group, const std::vector<ParamGroup>& groups,
+                        const Optimizer& optimizer) {
+  if (group >= groups.size())
+    throw std::invalid_argument(optimizer.name() + ": no parameter group " +
+                                std::to_string(group) + " (there are " +
+                                std::to_string(groups.size()) + ")");
 }
 
 double Optimizer::lr(size_t group) const {
-  require_group(group, groups_, name());
+  check_group(group, groups_, *this);
   return groups_[group].lr;
 }
 
 void Optimizer::set_lr(size_t group, double lr) {
-  require_group(group, groups_, name());
-  require_valid_lr(lr, name());
+  check_group(group, groups_, *this);
+  if (!valid_lr(lr)) throw_invalid_lr(name(), lr);
   groups_[group].lr = lr;
 }
 

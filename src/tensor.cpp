@@ -12,14 +12,19 @@ namespace byhand {
 const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
 // ---------------------------------------------------------------- Shape
-Shape::Shape(std::initializer_list<int64_t> dims) : Shape(std::vector<int64_t>(dims)) {}
+// Both public constructors copy straight into the fixed array: no heap
+// allocation, so layers may build a Shape from {...} on every forward.
+Shape::Shape(std::initializer_list<int64_t> dims) : Shape(dims.begin(), dims.size()) {}
 
-Shape::Shape(const std::vector<int64_t>& dims) {
-  if (dims.size() > size_t(kMaxRank))
-    throw std::invalid_argument("Shape: at most 4 dimensions, got " + std::to_string(dims.size()));
-  for (int64_t v : dims)
-    if (v < 0) throw std::invalid_argument("Shape: negative dimension " + std::to_string(v));
-  rank_ = int(dims.size());
+Shape::Shape(const std::vector<int64_t>& dims) : Shape(dims.data(), dims.size()) {}
+
+Shape::Shape(const int64_t* dims, size_t count) {
+  if (count > size_t(kMaxRank))
+    throw std::invalid_argument("Shape: at most 4 dimensions, got " + std::to_string(count));
+  for (size_t i = 0; i < count; ++i)
+    if (dims[i] < 0)
+      throw std::invalid_argument("Shape: negative dimension " + std::to_string(dims[i]));
+  rank_ = int(count);
   for (int i = 0; i < rank_; ++i) d_[i] = dims[i];
 }
 

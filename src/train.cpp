@@ -6,11 +6,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 #include <sstream>
 
 #include "byhand/sequential.h"
+#include "file_util.h"
 
 namespace byhand {
 
@@ -138,19 +138,13 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
 }
 
 void write_history_csv(const std::string& path, const std::vector<EpochStats>& history) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    if (!f) throw std::runtime_error("history: cannot write " + tmp);
-    f << kHistoryCsvHeader << '\n';
-    f.precision(6);
-    for (auto& s : history)
-      f << s.epoch << ',' << s.train_loss << ',' << s.train_acc << ',' << s.val_loss << ','
-        << s.val_acc << ',' << s.lr << ',' << s.seconds << '\n';
-    if (!f.flush()) throw std::runtime_error("history: error writing " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("history: cannot rename " + tmp + " to " + path);
+  std::ostringstream f;
+  f << kHistoryCsvHeader << '\n';
+  f.precision(6);
+  for (auto& s : history)
+    f << s.epoch << ',' << s.train_loss << ',' << s.train_acc << ',' << s.val_loss << ','
+      << s.val_acc << ',' << s.lr << ',' << s.seconds << '\n';
+  write_file_atomically(path, f.str(), "write_history_csv");
 }
 
 // ---------------------------------------------------------------- ProgressBar

@@ -27,6 +27,9 @@
 #include "test_helpers.h"
 
 using namespace byhand;
+using byhand_test::fashion_train;
+using byhand_test::SetEnv;
+using byhand_test::shared_data_if_present;
 using byhand_test::TempDir;
 using Catch::Contains;
 namespace fs = std::filesystem;
@@ -92,36 +95,8 @@ void write_png(const std::string& path, int width, int height) {
   REQUIRE(stbi_write_png(path.c_str(), width, height, 3, rgb.data(), width * 3) != 0);
 }
 
-// Sets an environment variable for one scope, then puts back the old value.
-struct SetEnv {
-  std::string name, old;
-  bool had;
-  SetEnv(const std::string& n, const std::string& value) : name(n) {
-    const char* v = std::getenv(n.c_str());
-    had = v != nullptr;
-    if (had) old = v;
-    ::setenv(n.c_str(), value.c_str(), 1);
-  }
-  ~SetEnv() { had ? ::setenv(name.c_str(), old.c_str(), 1) : ::unsetenv(name.c_str()); }
-};
-
-// The reference data in ../shared/data, found from the repository root (the
-// tests' working directory) or from the source dir; "" when absent.
-std::string shared_data(const std::string& rel) {
-  std::vector<std::string> bases = {"../shared/data"};
-#ifdef BYHAND_SOURCE_DIR
-  bases.push_back(std::string(BYHAND_SOURCE_DIR) + "/../shared/data");
-#endif
-  for (const std::string& b : bases)
-    if (fs::exists(b + "/" + rel)) return b + "/" + rel;
-  return "";
-}
-
-// Loading Fashion-MNIST train takes a moment: load it once for all tests.
-const Dataset& fashion_train() {
-  static const Dataset d = load_fashion_mnist("train");
-  return d;
-}
+// Loading Fashion-MNIST takes a moment: load it once for all tests (the
+// training set is byhand_test::fashion_train(), shared with other test files).
 const Dataset& fashion_test() {
   static const Dataset d = load_fashion_mnist("test");
   return d;
@@ -228,6 +203,20 @@ TEST_CASE("Dataset: subset, slice and filter_classes", "[data]") {
   REQUIRE_THROWS_WITH(d.filter_classes({3, 3}), Contains("twice"));
 }
 
+TEST_CASE("Dataset: messages use its name, or \"the data set\" when it has none", "[data]") {
+  Dataset d = tiny_dataset(3);
+  CHECK(d.display_name() == "tiny");
+  REQUIRE_THROWS_WITH(d.subset(4), Contains("tiny has only 3 examples"));
+  d.name.clear();
+  CHECK(d.display_name() == "the data set");
+  REQUIRE_THROWS_WITH(d.subset(4), Contains("the data set has only 3 examples"));
+  REQUIRE_THROWS_WITH(d.slice(0, 4), Contains("(the size of the data set)"));
+  REQUIRE_THROWS_WITH(d.filter_classes({5}), Contains("(the data set has classes 0..2)"));
+  d.images = Tensor(Shape{0, 2, 2, 3});
+  d.labels.clear();
+  REQUIRE_THROWS_WITH(DataLoader(d, 2, false), Contains("DataLoader: the data set is empty"));
+}
+
 TEST_CASE("Fashion-MNIST: a folder without the files says how to get them", "[data]") {
   TempDir tmp;
   REQUIRE_THROWS_WITH(load_fashion_mnist("train", tmp.path.string()),
@@ -255,7 +244,7 @@ TEST_CASE("Fashion-MNIST: $BYHAND_DATA/fashion-mnist is searched first", "[data]
 
 // ------------------------------------------------------------------ MNIST
 TEST_CASE("MNIST test set from ../shared/data: 10000 images, the first is a 7", "[data]") {
-  std::string dir = shared_data("mnist/t10k-images-idx3-ubyte.gz");
+  std::string dir = shared_data_if_present("mnist/t10k-images-idx3-ubyte.gz");
   if (dir.empty()) {
     WARN("../shared/data/mnist not found: MNIST test skipped");
     return;
@@ -275,7 +264,7 @@ TEST_CASE("MNIST test set from ../shared/data: 10000 images, the first is a 7", 
 }
 
 TEST_CASE("MNIST train without its images: the error names the file and get_mnist.sh", "[data]") {
-  std::string labels = shared_data("mnist/train-labels-idx1-ubyte.gz");
+  std::string labels = shared_data_if_present("mnist/train-labels-idx1-ubyte.gz");
   if (!labels.empty() &&
       !fs::exists(fs::path(labels).parent_path() / "train-images-idx3-ubyte.gz")) {
     std::string dir = fs::path(labels).parent_path().string();
@@ -403,7 +392,7 @@ TEST_CASE("IDX: bad files give clear errors naming the file and the problem", "[
 
 // ------------------------------------------------------------------ image folder
 TEST_CASE("Image folder: cat vs non-cat, 209 RGB photos of 64x64", "[data]") {
-  std::string dir = shared_data("catvnoncat/train");
+  std::string dir = shared_data_if_present("catvnoncat/train");
   if (dir.empty()) {
     WARN("../shared/data/catvnoncat not found: image-folder test skipped");
     return;

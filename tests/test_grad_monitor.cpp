@@ -21,6 +21,7 @@
 #include "byhand/optim.h"
 #include "byhand/sequential.h"
 #include "byhand/train.h"
+#include "test_helpers.h"
 
 using namespace byhand;
 
@@ -86,15 +87,22 @@ TEST_CASE("GradMonitor: per-batch RMS averaged over the epoch, per weight", "[gr
           "0.weight   2.00e+00   2.00e+00\n"
           "2.weight   1.77e+00   1.00e+00\n");
 
-  const std::string path =
-      (std::filesystem::temp_directory_path() / "byhand_test_grad_monitor.csv").string();
+  byhand_test::TempDir dir;
+  const std::string path = dir / "grad_rms.csv";
   monitor.write_csv(path);
   std::ifstream f(path);
   std::stringstream text;
   text << f.rdbuf();
   REQUIRE(text.str() == "epoch,0.weight,2.weight\n1,2,1.76777\n2,2,1\n");
   REQUIRE_FALSE(std::filesystem::exists(path + ".tmp"));  // written, then renamed
-  std::filesystem::remove(path);
+  REQUIRE(dir.files() == std::vector<std::string>{"grad_rms.csv"});  // no temporary of any name
+
+  // A failure names the writer and the path, and leaves nothing behind.
+  const std::string nowhere = dir / "no/such/folder/grad_rms.csv";
+  REQUIRE_THROWS_WITH(monitor.write_csv(nowhere),
+                      Catch::Contains("GradMonitor::write_csv: cannot write '" + nowhere + "'") &&
+                          Catch::Contains("does not exist"));
+  REQUIRE(dir.files() == std::vector<std::string>{"grad_rms.csv"});
 }
 
 TEST_CASE("GradMonitor: Watch::All includes biases; a model without weights is refused",
@@ -110,7 +118,7 @@ TEST_CASE("GradMonitor: Watch::All includes biases; a model without weights is r
 namespace {
 
 const Dataset& fashion_256() {
-  static const Dataset data = load_fashion_mnist("train").subset(256);
+  static const Dataset data = byhand_test::fashion_train().subset(256);
   return data;
 }
 

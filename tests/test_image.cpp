@@ -13,7 +13,6 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
@@ -23,21 +22,13 @@
 #include "test_helpers.h"
 
 using namespace byhand;
+using byhand_test::read_bytes;
 using byhand_test::TempDir;
+using byhand_test::write_bytes;
 using Catch::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 // An image whose every value is a multiple of 1/255 (what a PNG can hold).
 Tensor byte_image(int64_t c, int64_t h, int64_t w) {

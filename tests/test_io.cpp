@@ -4,8 +4,6 @@
 // through a temporary file and a rename.
 #include <catch2/catch.hpp>
 
-#include <stdlib.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -15,6 +13,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "byhand/io.h"
@@ -26,44 +25,16 @@
 #include "byhand/loss.h"
 #include "byhand/optim.h"
 #include "byhand/sequential.h"
+#include "test_helpers.h"
 
 using namespace byhand;
+using byhand_test::normal_tensor;
+using byhand_test::read_bytes;
+using byhand_test::TempDir;
+using byhand_test::write_bytes;
 using Catch::Matchers::Contains;
 
 namespace {
-
-// ---------------------------------------------------------------- files
-
-// A fresh directory under /tmp, removed with its contents at the end of the test.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char name[] = "/tmp/byhand_io_XXXXXX";
-    REQUIRE(mkdtemp(name) != nullptr);
-    path = name;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(path))
-      names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f << bytes;
-}
 
 // ---------------------------------------------------------------- an independent writer
 
@@ -135,12 +106,6 @@ std::unique_ptr<Sequential> make_cnn(uint64_t seed) {
   return net;
 }
 
-Tensor random_tensor(const Shape& shape, Rng& rng) {
-  Tensor t(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = real(rng.normal());
-  return t;
-}
-
 // Batch i of a fixed sequence: four 1x4x4 images and their labels.
 struct Batch {
   Tensor x;
@@ -148,7 +113,7 @@ struct Batch {
 };
 Batch batch(int i) {
   Rng rng(1000 + uint64_t(i));
-  return {random_tensor({4, 1, 4, 4}, rng), {i % 3, (i + 1) % 3, (i + 2) % 3, 0}};
+  return {normal_tensor({4, 1, 4, 4}, rng), {i % 3, (i + 1) % 3, (i + 2) % 3, 0}};
 }
 
 void train_step(Layer& net, Optimizer& opt, const Batch& b) {
@@ -166,7 +131,7 @@ void train_mlp_once(Sequential& net) {
   SGD opt(net.params(), 0.1);
   CrossEntropyLoss loss;
   opt.zero_grad();
-  loss.forward(net.forward(random_tensor({4, 3}, rng)), {0, 1, 1, 0});
+  loss.forward(net.forward(normal_tensor({4, 3}, rng)), {0, 1, 1, 0});
   net.backward(loss.backward());
   opt.step();
 }
@@ -189,7 +154,7 @@ TEST_CASE("save_model / load_model: a round trip gives bit-identical outputs", "
     DYNAMIC_SECTION((cnn ? "CNN with BatchNorm2d" : "MLP with BatchNorm1d")) {
       std::unique_ptr<Sequential> net = cnn ? make_cnn(1) : make_mlp(1);
       Rng rng(3);
-      const Tensor x = random_tensor(cnn ? Shape{4, 1, 4, 4} : Shape{4, 3}, rng);
+      const Tensor x = normal_tensor(cnn ? Shape{4, 1, 4, 4} : Shape{4, 3}, rng);
       if (cnn) {
         SGD sgd(net->params(), 0.1);
         train_step(*net, sgd, batch(0));
@@ -199,16 +164,16 @@ TEST_CASE("save_model / load_model: a round trip gives bit-identical outputs", "
       net->eval();
       const std::vector<real> expected = net->forward(x).to_vector();
 
-      save_model(*net, dir.file("model.safetensors"));
+      save_model(*net, dir / "model.safetensors");
       std::unique_ptr<Sequential> loaded = cnn ? make_cnn(2) : make_mlp(2);  // other weights
       loaded->eval();
       REQUIRE(loaded->forward(x).to_vector() != expected);
-      load_model(*loaded, dir.file("model.safetensors"));
+      load_model(*loaded, dir / "model.safetensors");
       CHECK(snapshot(*loaded) == snapshot(*net));
       CHECK(loaded->forward(x).to_vector() == expected);
       const std::string bn = cnn ? "features.1." : "1.";
       CHECK(snapshot(*loaded)[bn + "num_batches_tracked"] == std::vector<real>{1});
-      CHECK(dir.listing() == std::vector<std::string>{"model.safetensors"});
+      CHECK(dir.files() == std::vector<std::string>{"model.safetensors"});
     }
   }
 }
@@ -217,9 +182,9 @@ TEST_CASE("save_safetensors writes the documented layout", "[io]") {
   TempDir dir;
   const Tensor w({2, 3}, {1, 2, 3, 4, 5, 6});
   const Tensor count(Shape{}, {42});
-  save_safetensors(dir.file("t.safetensors"), {{"w", &w}, {"bn.num_batches_tracked", &count}},
+  save_safetensors(dir / "t.safetensors", {{"w", &w}, {"bn.num_batches_tracked", &count}},
                    {{"note", "a \"quoted\"\nline"}});
-  const std::string bytes = read_bytes(dir.file("t.safetensors"));
+  const std::string bytes = read_bytes(dir / "t.safetensors");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = n * 256 + static_cast<unsigned char>(bytes[size_t(i)]);
   CHECK(n % 8 == 0);  // padded with spaces, so the data starts 8-byte aligned
@@ -233,7 +198,7 @@ TEST_CASE("save_safetensors writes the documented layout", "[io]") {
   CHECK(header.find_first_not_of(' ', header.find("]}}") + 3) == std::string::npos);
   CHECK(bytes.size() == 8 + n + 8 + 6 * sizeof(real));
 
-  const SafetensorsFile file = read_safetensors(dir.file("t.safetensors"));
+  const SafetensorsFile file = read_safetensors(dir / "t.safetensors");
   CHECK(file.metadata.at("note") == "a \"quoted\"\nline");
   CHECK(file.tensors.at("bn.num_batches_tracked").dtype == "I64");
   CHECK(decode_tensor(file.tensors.at("bn.num_batches_tracked")).to_vector() ==
@@ -251,15 +216,15 @@ TEST_CASE("A file from an independent writer loads with exact values", "[io]") {
       "  \"0.bias\":   {\"dtype\": \"F64\", \"shape\": [2], \"data_offsets\": [0, 16]} }";
   const std::string data =
       f64_bytes({0.1, -7.0}) + f32_bytes({1.5f, -2.25f, 0.125f, 3, -0.5f, 1e-3f});
-  write_bytes(dir.file("hand.safetensors"), assemble(header, data));
+  write_bytes(dir / "hand.safetensors", assemble(header, data));
 
   Sequential net;
   net.add<Linear>(3, 2);
-  load_model(net, dir.file("hand.safetensors"));
+  load_model(net, dir / "hand.safetensors");
   const auto values = snapshot(net);
   CHECK(values.at("0.weight") == std::vector<real>{1.5f, -2.25f, 0.125f, 3, -0.5f, 1e-3f});
   CHECK(values.at("0.bias") == std::vector<real>{real(0.1), -7});
-  CHECK(read_safetensors(dir.file("hand.safetensors")).metadata.at("who") ==
+  CHECK(read_safetensors(dir / "hand.safetensors").metadata.at("who") ==
         "hand-written \xc3\xa9\xf0\x9f\x98\x80");
 }
 
@@ -287,12 +252,12 @@ TEST_CASE("A file written from PyTorch loads with PyTorch's names and outputs", 
       "198d823e9df1e63fbb5257bc6001c13d99fd593fe7245e3f10ed8b3fcac21c3f");
   REQUIRE(header.size() == 456);
   TempDir dir;
-  write_bytes(dir.file("torch.safetensors"), length + header + data);
+  write_bytes(dir / "torch.safetensors", length + header + data);
 
   Sequential net;
   net.add<Linear>(3, 2);
   net.add<BatchNorm1d>(2);
-  load_model(net, dir.file("torch.safetensors"));
+  load_model(net, dir / "torch.safetensors");
   const auto values = snapshot(net);
   CHECK(values.at("0.weight") == std::vector<real>{-0.00432251766f, 0.309715837f, -0.475185335f,
                                                    -0.424894601f, -0.222368971f, 0.154820725f});
@@ -316,9 +281,9 @@ TEST_CASE("load_model: mismatches are all listed and the model is left unchanged
   TempDir dir;
   std::unique_ptr<Sequential> net = make_mlp(1);
   train_mlp_once(*net);
-  save_model(*net, dir.file("good.safetensors"));
-  const SafetensorsFile good = read_safetensors(dir.file("good.safetensors"));
-  const std::string path = dir.file("bad.safetensors");
+  save_model(*net, dir / "good.safetensors");
+  const SafetensorsFile good = read_safetensors(dir / "good.safetensors");
+  const std::string path = dir / "bad.safetensors";
 
   std::unique_ptr<Sequential> target = make_mlp(5);
   const auto before = snapshot(*target);
@@ -371,11 +336,11 @@ TEST_CASE("load_model: mismatches are all listed and the model is left unchanged
 
 TEST_CASE("read_safetensors: bad files give clear errors and change nothing", "[io]") {
   TempDir dir;
-  const std::string path = dir.file("bad.safetensors");
+  const std::string path = dir / "bad.safetensors";
   const std::string where = "safetensors file '" + path + "'";
   std::unique_ptr<Sequential> net = make_mlp(1);
-  save_model(*net, dir.file("good.safetensors"));
-  const std::string good = read_bytes(dir.file("good.safetensors"));
+  save_model(*net, dir / "good.safetensors");
+  const std::string good = read_bytes(dir / "good.safetensors");
   const std::string two = f32_bytes({1, 2});
 
   struct Case {
@@ -431,7 +396,7 @@ TEST_CASE("read_safetensors: bad files give clear errors and change nothing", "[
     }
   }
   SECTION("a missing file") {
-    const std::string missing = dir.file("nowhere.safetensors");
+    const std::string missing = dir / "nowhere.safetensors";
     CHECK_THROWS_WITH(load_model(*net, missing),
                       Contains("safetensors file '" + missing + "': cannot open: No such file"));
   }
@@ -463,19 +428,19 @@ void check_resume(MakeOptimizer make_optimizer, int n, int m, bool one_file) {
     std::unique_ptr<Optimizer> first_opt = make_optimizer(*first);
     run(*first, *first_opt, 0, n);
     if (one_file) {
-      save_checkpoint(*first, *first_opt, dir.file("checkpoint.safetensors"));
+      save_checkpoint(*first, *first_opt, dir / "checkpoint.safetensors");
     } else {
-      save_model(*first, dir.file("model.safetensors"));
-      save_optimizer(*first_opt, dir.file("optimizer.safetensors"));
+      save_model(*first, dir / "model.safetensors");
+      save_optimizer(*first_opt, dir / "optimizer.safetensors");
     }
   }
   std::unique_ptr<Sequential> resumed = make_cnn(2);  // other initial weights
   std::unique_ptr<Optimizer> resumed_opt = make_optimizer(*resumed);
   if (one_file) {
-    load_checkpoint(*resumed, *resumed_opt, dir.file("checkpoint.safetensors"));
+    load_checkpoint(*resumed, *resumed_opt, dir / "checkpoint.safetensors");
   } else {
-    load_model(*resumed, dir.file("model.safetensors"));
-    load_optimizer(*resumed_opt, dir.file("optimizer.safetensors"));
+    load_model(*resumed, dir / "model.safetensors");
+    load_optimizer(*resumed_opt, dir / "optimizer.safetensors");
   }
   CHECK(resumed_opt->steps() == n);
   run(*resumed, *resumed_opt, n, n + m);
@@ -521,14 +486,14 @@ TEST_CASE("load_optimizer / load_checkpoint: mismatches change nothing", "[io]")
   std::unique_ptr<Sequential> net = make_cnn(1);
   std::unique_ptr<Optimizer> adam = make_adam(*net);
   train_step(*net, *adam, batch(0));
-  save_optimizer(*adam, dir.file("adam.safetensors"));
-  save_checkpoint(*net, *adam, dir.file("checkpoint.safetensors"));
+  save_optimizer(*adam, dir / "adam.safetensors");
+  save_checkpoint(*net, *adam, dir / "checkpoint.safetensors");
 
   SECTION("an optimizer of another class") {
     std::unique_ptr<Optimizer> sgd = make_sgd(*net);
     train_step(*net, *sgd, batch(1));
     const std::vector<real> momentum = sgd->state()[0].get("momentum_buffer").to_vector();
-    CHECK_THROWS_WITH(load_optimizer(*sgd, dir.file("adam.safetensors")),
+    CHECK_THROWS_WITH(load_optimizer(*sgd, dir / "adam.safetensors"),
                       Contains("does not match the SGD optimizer") &&
                           Contains("the file holds Adam state, the optimizer is SGD"));
     CHECK(sgd->steps() == 1);
@@ -537,7 +502,7 @@ TEST_CASE("load_optimizer / load_checkpoint: mismatches change nothing", "[io]")
   SECTION("parameters of other shapes") {
     std::unique_ptr<Sequential> mlp = make_mlp(1);
     std::unique_ptr<Optimizer> other = make_adam(*mlp);
-    CHECK_THROWS_WITH(load_optimizer(*other, dir.file("adam.safetensors")),
+    CHECK_THROWS_WITH(load_optimizer(*other, dir / "adam.safetensors"),
                       Contains("state.0.exp_avg: file has (3, 1, 3, 3), parameter 0 ('weight') "
                                "has (4, 3)"));
     CHECK(other->steps() == 0);
@@ -547,14 +512,14 @@ TEST_CASE("load_optimizer / load_checkpoint: mismatches change nothing", "[io]")
     std::unique_ptr<Sequential> fresh = make_cnn(2);
     std::unique_ptr<Optimizer> sgd = make_sgd(*fresh);
     const auto before = snapshot(*fresh);
-    CHECK_THROWS_WITH(load_checkpoint(*fresh, *sgd, dir.file("checkpoint.safetensors")),
+    CHECK_THROWS_WITH(load_checkpoint(*fresh, *sgd, dir / "checkpoint.safetensors"),
                       Contains("the file holds Adam state, the optimizer is SGD"));
     CHECK(snapshot(*fresh) == before);
   }
   SECTION("a model file is not an optimizer file") {
-    save_model(*net, dir.file("model.safetensors"));
+    save_model(*net, dir / "model.safetensors");
     std::unique_ptr<Optimizer> fresh = make_adam(*net);
-    CHECK_THROWS_WITH(load_optimizer(*fresh, dir.file("model.safetensors")),
+    CHECK_THROWS_WITH(load_optimizer(*fresh, dir / "model.safetensors"),
                       Contains("no optimizer state in this file: its metadata has no 'name'") &&
                           Contains("unexpected tensor 'features.0.weight'"));
   }
@@ -564,14 +529,14 @@ TEST_CASE("load_optimizer / load_checkpoint: mismatches change nothing", "[io]")
 
 TEST_CASE("Saving goes through a temporary file and a rename", "[io]") {
   TempDir dir;
-  const std::string path = dir.file("model.safetensors");
+  const std::string path = dir / "model.safetensors";
   std::unique_ptr<Sequential> net = make_mlp(1);
   save_model(*net, path);
 
   SECTION("saving over a file replaces it and leaves no temporary") {
     std::unique_ptr<Sequential> other = make_mlp(2);
     save_model(*other, path);
-    CHECK(dir.listing() == std::vector<std::string>{"model.safetensors"});
+    CHECK(dir.files() == std::vector<std::string>{"model.safetensors"});
     load_model(*net, path);
     CHECK(snapshot(*net) == snapshot(*other));
   }
@@ -581,17 +546,57 @@ TEST_CASE("Saving goes through a temporary file and a rename", "[io]") {
     CHECK_THROWS_WITH(save_safetensors(path, {{"a", &t}, {"a", &t}}),
                       Contains("two tensors are named 'a'"));
     CHECK(read_bytes(path) == previous);
-    CHECK(dir.listing() == std::vector<std::string>{"model.safetensors"});
+    CHECK(dir.files() == std::vector<std::string>{"model.safetensors"});
   }
   SECTION("a path in a directory that does not exist") {
-    const std::string nowhere = dir.file("no/such/dir/model.safetensors");
+    const std::string nowhere = dir / "no/such/dir/model.safetensors";
+    // The temporary's name is no longer "<path>.tmp" (see below), so the
+    // message names the path asked for, the missing folder and the OS reason.
     CHECK_THROWS_WITH(save_model(*net, nowhere),
-                      Contains("cannot create '" + nowhere + ".tmp': No such file"));
-    CHECK(dir.listing() == std::vector<std::string>{"model.safetensors"});
+                      Contains("save_model: cannot write '" + nowhere + "'") &&
+                          Contains("the folder '" + dir / "no/such/dir" + "' does not exist") &&
+                          Contains("No such file"));
+    CHECK(dir.files() == std::vector<std::string>{"model.safetensors"});
   }
   SECTION("a rename that fails (the target is a directory) removes the temporary") {
-    std::filesystem::create_directories(dir.file("taken/inside"));
-    CHECK_THROWS_WITH(save_model(*net, dir.file("taken")), Contains("cannot rename"));
-    CHECK(dir.listing() == std::vector<std::string>{"model.safetensors", "taken"});
+    std::filesystem::create_directories(dir / "taken/inside");
+    CHECK_THROWS_WITH(save_model(*net, dir / "taken"), Contains("cannot rename"));
+    CHECK_THROWS_WITH(save_checkpoint(*net, SGD(net->params(), 0.1), dir / "taken"),
+                      Contains("save_checkpoint: cannot write '" + dir / "taken" + "'") &&
+                          Contains("cannot rename") && Contains("it is a folder"));
+    CHECK(dir.files() == std::vector<std::string>{"model.safetensors", "taken"});
   }
+  SECTION("another program's \"<path>.tmp\" is not touched: each save has a temporary of its own") {
+    write_bytes(path + ".tmp", "another program's half-written file");
+    save_model(*net, path);
+    CHECK(read_bytes(path + ".tmp") == "another program's half-written file");
+    CHECK(dir.files() == std::vector<std::string>{"model.safetensors", "model.safetensors.tmp"});
+  }
+}
+
+TEST_CASE("Saving from several threads at once to one path leaves one whole checkpoint",
+          "[io]") {
+  TempDir dir;
+  const std::string path = dir / "model.safetensors";
+  constexpr int kThreads = 4, kSaves = 5;
+  std::vector<std::unique_ptr<Sequential>> nets;
+  for (int i = 0; i < kThreads; ++i) nets.push_back(make_mlp(uint64_t(10 + i)));
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i)
+    threads.emplace_back([&, i] {
+      try {
+        for (int k = 0; k < kSaves; ++k) save_model(*nets[size_t(i)], path);
+      } catch (const std::exception& e) {
+        errors[size_t(i)] = e.what();
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  CHECK(errors == std::vector<std::string>(kThreads));  // no save failed
+  CHECK(dir.files() == std::vector<std::string>{"model.safetensors"});  // no temporary left
+  std::unique_ptr<Sequential> loaded = make_mlp(99);
+  load_model(*loaded, path);  // a whole file: it loads
+  int matches = 0;
+  for (const auto& net : nets) matches += snapshot(*loaded) == snapshot(*net);
+  CHECK(matches == 1);  // and it is one of the models, not a mix
 }

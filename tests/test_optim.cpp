@@ -463,6 +463,21 @@ TEST_CASE("Param groups: lr(i), set_lr(i, lr), set_lr(lr) and the checks", "[opt
   REQUIRE_NOTHROW(RMSprop({{{}, 0.1}, {q.params(), 0.01}}));
 }
 
+TEST_CASE("Optimizer: the errors of set_lr, lr(group) and set_steps, word for word",
+          "[optim]") {
+  Quadratic q;
+  SGD opt(q.params(), 0.1);
+  REQUIRE_THROWS_WITH(opt.set_lr(-1), "SGD: invalid learning rate -1.000000");
+  REQUIRE_THROWS_WITH(opt.set_lr(std::nan("")), "SGD: invalid learning rate nan");
+  REQUIRE_THROWS_WITH(opt.set_lr(0, -2), "SGD: invalid learning rate -2.000000");
+  REQUIRE_THROWS_WITH(opt.set_lr(1, 0.1), "SGD: no parameter group 1 (there are 1)");
+  REQUIRE_THROWS_WITH(opt.lr(3), "SGD: no parameter group 3 (there are 1)");
+  REQUIRE_THROWS_WITH(opt.set_steps(-4), "SGD: invalid step count -4");
+  REQUIRE_THROWS_WITH(Adam({{{&q.W}, 0.1}, {{&q.b}, -0.5}}),
+                      "Adam group 1: invalid learning rate -0.500000");
+  REQUIRE(opt.lr() == 0.1);  // a refused lr changes nothing
+}
+
 TEST_CASE("set_steps restores the step counter (resuming from a checkpoint)", "[optim]") {
   Quadratic q;
   Adam opt(q.params(), 0.1);

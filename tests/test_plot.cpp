@@ -16,29 +16,12 @@
 #include "test_helpers.h"
 
 using namespace byhand;
+using byhand_test::SetEnv;
 using byhand_test::TempDir;
 using Catch::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-
-
-// Sets an environment variable for one scope, then puts the old value back.
-struct SetEnv {
-  std::string name;
-  bool had;
-  std::string old;
-  SetEnv(std::string n, const std::string& value) : name(std::move(n)) {
-    const char* v = std::getenv(name.c_str());
-    had = v != nullptr;
-    if (had) old = v;
-    ::setenv(name.c_str(), value.c_str(), 1);
-  }
-  ~SetEnv() {
-    if (had) ::setenv(name.c_str(), old.c_str(), 1);
-    else ::unsetenv(name.c_str());
-  }
-};
 
 void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 

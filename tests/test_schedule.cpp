@@ -185,6 +185,9 @@ TEST_CASE("set_last_epoch jumps to the lr that stepping reaches (resuming)", "[s
   a.step();
   REQUIRE(b.lr() == a.lr());
   REQUIRE_THROWS_WITH(b.set_last_epoch(-1), Catch::Contains("invalid epoch"));
+  REQUIRE_THROWS_WITH(b.set_last_epoch(-1),
+                      "CosineAnnealingLR(T_max=10, eta_min=0): invalid epoch -1");
+  REQUIRE(b.last_epoch() == 8);  // a refused epoch changes nothing
 }
 
 TEST_CASE("Schedules refuse bad settings with a clear message", "[schedule]") {
@@ -197,6 +200,14 @@ TEST_CASE("Schedules refuse bad settings with a clear message", "[schedule]") {
   REQUIRE_THROWS_WITH(LinearLR(t.opt, 0.0), Catch::Contains("start_factor must be in (0, 1]"));
   REQUIRE_THROWS_WITH(LinearLR(t.opt, 0.5, 1.5), Catch::Contains("end_factor must be in [0, 1]"));
   REQUIRE_THROWS_WITH(LinearLR(t.opt, 0.5, 1.0, 0), Catch::Contains("total_iters"));
+  // Word for word, as before the checks stopped building their messages up front.
+  REQUIRE_THROWS_WITH(StepLR(t.opt, 0), "StepLR: step_size must be positive, got 0");
+  REQUIRE_THROWS_WITH(MultiStepLR(t.opt, {3, -1}),
+                      "MultiStepLR: milestones must not be negative, got [-1, 3]");
+  REQUIRE_THROWS_WITH(CosineAnnealingLR(t.opt, 5, -1),
+                      "CosineAnnealingLR: eta_min must not be negative, got -1");
+  REQUIRE_THROWS_WITH(LinearLR(t.opt, 0.5, 1.0, 0),
+                      "LinearLR: total_iters must be positive, got 0");
 
   LinearLR warmup(t.opt, 0.5, 1.0, 2);
   CosineAnnealingLR cosine(t.opt, 4);
@@ -208,6 +219,10 @@ TEST_CASE("Schedules refuse bad settings with a clear message", "[schedule]") {
   StepLR elsewhere(other.opt, 2);
   REQUIRE_THROWS_WITH(SequentialLR(t.opt, {&warmup, &elsewhere}, {2}),
                       Catch::Contains("belongs to another optimizer"));
+  REQUIRE_THROWS_WITH(SequentialLR(t.opt, {&warmup, &elsewhere}, {2}),
+                      "SequentialLR: StepLR(step_size=2, gamma=0.1) belongs to another optimizer");
+  REQUIRE_THROWS_WITH(SequentialLR(t.opt, {}, {}), "SequentialLR: needs at least one schedule");
+  REQUIRE_THROWS_WITH(SequentialLR(t.opt, {&warmup, nullptr}, {2}), "SequentialLR: null schedule");
 }
 
 TEST_CASE("A schedule drives fit() through on_epoch", "[schedule]") {

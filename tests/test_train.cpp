@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -14,12 +15,13 @@
 #include "byhand/optim.h"
 #include "byhand/sequential.h"
 #include "byhand/train.h"
+#include "test_helpers.h"
 
 using namespace byhand;
 
 // A small, real classification task: 1,000 Fashion-MNIST training images.
 static const Dataset& small_fashion() {
-  static Dataset d = load_fashion_mnist("train").subset(1000);
+  static Dataset d = byhand_test::fashion_train().subset(1000);
   return d;
 }
 
@@ -89,8 +91,8 @@ TEST_CASE("fit: the history CSV has a header and a row per epoch", "[train]") {
   SGD opt(net->params(), 0.05);
   DataLoader train(small_fashion(), 100, true, 1);
   DataLoader val(small_fashion(), 500, false);
-  const std::string path = "/tmp/byhand_test_history.csv";
-  std::remove(path.c_str());
+  byhand_test::TempDir dir;
+  const std::string path = dir / "history.csv";
   FitOptions fo;
   fo.epochs = 3;
   fo.print = false;
@@ -107,6 +109,22 @@ TEST_CASE("fit: the history CSV has a header and a row per epoch", "[train]") {
   REQUIRE(h[2].val_acc > 0.5);
   std::ifstream tmp(path + ".tmp");
   REQUIRE_FALSE(tmp.good());  // written, then renamed
+  REQUIRE(dir.files() == std::vector<std::string>{"history.csv"});  // no temporary of any name
+}
+
+TEST_CASE("write_history_csv: a failure names the path and keeps the previous file", "[train]") {
+  byhand_test::TempDir dir;
+  std::vector<EpochStats> history(1);
+  history[0].epoch = 1;
+  const std::string nowhere = dir / "no/such/folder/history.csv";
+  REQUIRE_THROWS_WITH(write_history_csv(nowhere, history),
+                      Catch::Contains("write_history_csv: cannot write '" + nowhere + "'") &&
+                          Catch::Contains("does not exist"));
+  // The target is a folder: the rename fails, the temporary is removed.
+  std::filesystem::create_directories(dir / "taken.csv");
+  REQUIRE_THROWS_WITH(write_history_csv(dir / "taken.csv", history),
+                      Catch::Contains("cannot rename") && Catch::Contains("it is a folder"));
+  REQUIRE(dir.files() == std::vector<std::string>{"taken.csv"});
 }
 
 TEST_CASE("count_correct takes the argmax of each row", "[train]") {

@@ -50,6 +50,8 @@ struct Dataset {
   int64_t height() const { return images.dim(2); }
   int64_t width() const { return images.dim(3); }
   int64_t example_numel() const { return channels() * height() * width(); }  // C*H*W
+  // The name for messages: name, or "the data set" when it has none.
+  std::string display_name() const { return name.empty() ? "the data set" : name; }
 
   // The first n examples (a quick run on a small part). n > size() throws.
   Dataset subset(int64_t n) const;

@@ -83,8 +83,9 @@ class GradMonitor {
   std::string table() const;
 
   // The history as CSV, one row per epoch: epoch,<name 1>,<name 2>,...
-  // Written to a temporary file and renamed over `path`, so a crash never
-  // leaves half a file where the previous one was.
+  // Written to a temporary file, flushed to the disk and renamed over `path`,
+  // so a crash never leaves half a file where the previous one was. A failure
+  // throws std::runtime_error and leaves the previous file as it was.
   void write_csv(const std::string& path) const;
 
  private:

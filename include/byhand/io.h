@@ -65,13 +65,18 @@
 // std::runtime_error that names the file; only when there is none are the
 // values copied in. A failed load leaves the model as it was.
 //
-// Saving never destroys the previous checkpoint: the bytes go to
-// "<path>.tmp" in the same directory, are flushed to the disk (fsync), and
-// the temporary is then renamed over <path>. rename() within a file system is
-// atomic: a reader, or a crash, sees the old file or the new one, never half
-// of one. (The directory is not fsync'ed: after a power cut the rename itself
-// may be lost, which leaves the previous checkpoint in place.) Two programs
-// saving to the same path at the same moment would share the temporary: don't.
+// Saving never destroys the previous checkpoint: the bytes go to a temporary
+// file of its own in the same directory ("<path>.tmp.<pid>.<n>"), are flushed
+// to the disk (fsync), and the temporary is then renamed over <path>.
+// rename() within a file system is atomic: a reader, or a crash, sees the old
+// file or the new one, never half of one. (The directory is not fsync'ed:
+// after a power cut the rename itself may be lost, which leaves the previous
+// checkpoint in place.) A save that fails removes its temporary and throws a
+// std::runtime_error naming the function, the path and the reason ("save_model:
+// cannot write 'ckpt/model.safetensors': the folder 'ckpt' does not exist
+// (...)"). Two programs, or two threads, saving to the same path at the same
+// moment each write their own temporary: the file ends up as one of the two
+// complete checkpoints (the last rename), never a mix.
 //
 // Optimizer state, numbered as in PyTorch's optimizer.state_dict(): parameter
 // k is the k-th of the optimizer's parameters (its groups in order, the
@@ -138,7 +143,7 @@ int64_t dtype_size(const std::string& dtype);
 // The dtype byhand saves `real` as: "F32", or "F64" in the double build.
 const char* real_dtype();
 
-// Write `file` to `path` (through "<path>.tmp" and a rename, see above). The
+// Write `file` to `path` (through a temporary file and a rename, see above). The
 // tensors are laid out as the reference writer does: larger elements first,
 // then by name, so that every tensor sits aligned to its element size.
 // Throws std::invalid_argument for an unknown dtype or a byte count that does

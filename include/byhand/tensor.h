@@ -52,6 +52,8 @@ class Shape {
   bool operator!=(const Shape& o) const { return !(*this == o); }
 
  private:
+  Shape(const int64_t* dims, size_t count);  // what both constructors above do
+
   int rank_ = 0;
   int64_t d_[kMaxRank] = {0, 0, 0, 0};
 };

@@ -81,8 +81,9 @@ inline constexpr const char* kHistoryCsvHeader =
     "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds";
 
 // The history as CSV: epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds.
-// Written to a temporary file and renamed over `path`, so a crash never leaves
-// half a file where the previous one was.
+// Written to a temporary file, flushed to the disk and renamed over `path`,
+// so a crash never leaves half a file where the previous one was. A failure
+// throws std::runtime_error and leaves the previous file as it was.
 void write_history_csv(const std::string& path, const std::vector<EpochStats>& history);
 
 // A one-line progress bar with ETA on stderr, drawn only when stderr is a

@@ -58,8 +58,7 @@ DataLoader::DataLoader(const Dataset& data, int64_t batch_size, bool shuffle, ui
     throw std::invalid_argument("DataLoader: batch_size must be at least 1, got " +
                                 std::to_string(batch_size));
   if (data.size() == 0)
-    throw std::invalid_argument("DataLoader: " + (data.name.empty() ? "the data set" : data.name) +
-                                " is empty");
+    throw std::invalid_argument("DataLoader: " + data.display_name() + " is empty");
   if (drop_last && data.size() < batch_size)
     throw std::invalid_argument("DataLoader: batch_size " + std::to_string(batch_size) +
                                 " with drop_last and only " + std::to_string(data.size()) +
@@ -130,11 +129,7 @@ void DataLoader::fill_batch(Batch& batch, int64_t first, int64_t count) const {
   const Dataset& d = *data_;
   const int64_t channels = d.channels(), plane = d.height() * d.width();
   const int64_t per = channels * plane;
-  // Resize only when the shape changes (the first batch, the last partial
-  // one): building a Shape from {...} allocates a small std::vector.
-  if (batch.x.rank() != 4 || batch.x.dim(0) != count || batch.x.dim(1) != channels ||
-      batch.x.dim(2) != d.height() || batch.x.dim(3) != d.width())
-    batch.x.resize(Shape{count, channels, d.height(), d.width()});
+  batch.x.resize(Shape{count, channels, d.height(), d.width()});  // keeps a big enough buffer
   batch.y.resize(size_t(count));
   batch.indices.resize(size_t(count));
 

@@ -200,7 +200,7 @@ Dataset load_idx_set(const IdxSetInfo& info, const std::string& split, const std
 Dataset Dataset::subset(int64_t n) const {
   if (n < 0 || n > size())
     throw std::runtime_error("Dataset::subset(" + std::to_string(n) +
-                             "): " + (name.empty() ? "the data set" : name) + " has only " +
+                             "): " + display_name() + " has only " +
                              std::to_string(size()) + " examples");
   return slice(0, n);
 }
@@ -210,7 +210,7 @@ Dataset Dataset::slice(int64_t begin, int64_t end) const {
     throw std::runtime_error("Dataset::slice(" + std::to_string(begin) + ", " +
                              std::to_string(end) +
                              "): needs 0 <= begin <= end <= " + std::to_string(size()) +
-                             " (the size of " + (name.empty() ? "the data set" : name) + ")");
+                             " (the size of " + display_name() + ")");
   Dataset d = empty_like(*this, end - begin);
   // The examples are contiguous: one memcpy for the images.
   const int64_t per = example_numel();
@@ -230,7 +230,7 @@ Dataset Dataset::filter_classes(const std::vector<int>& keep) const {
     int c = keep[i];
     if (c < 0 || c >= num_classes)
       throw std::runtime_error("Dataset::filter_classes: class " + std::to_string(c) +
-                               " does not exist (" + (name.empty() ? "the data set" : name) +
+                               " does not exist (" + display_name() +
                                " has classes 0.." + std::to_string(num_classes - 1) + ")");
     if (new_label[size_t(c)] != -1)
       throw std::runtime_error("Dataset::filter_classes: class " + std::to_string(c) +
@@ -272,7 +272,7 @@ std::string Dataset::summary() const {
 }
 
 void Dataset::check(const std::string& who) const {
-  const std::string what = name.empty() ? "the data set" : name;
+  const std::string what = display_name();
   if (images.rank() != 4)
     throw std::runtime_error(who + ": " + what + " has images of shape " + images.shape().str() +
                              ", expected (N, C, H, W)");
@@ -314,15 +314,15 @@ Dataset load_idx_dataset(const std::string& images_path, const std::string& labe
     for (int c = 0; c <= max_label; ++c) classes.push_back(std::to_string(c));
   }
   d.num_classes = int(classes.size());
+  d.name = name;
   for (size_t i = 0; i < d.labels.size(); ++i)
     if (d.labels[i] >= d.num_classes)
       throw std::runtime_error(labels_path + ": label " + std::to_string(d.labels[i]) +
                                " of example " + std::to_string(i) +
-                               " is out of range: " + (name.empty() ? "the data set" : name) +
+                               " is out of range: " + d.display_name() +
                                " has " + std::to_string(d.num_classes) + " classes, labels 0.." +
                                std::to_string(d.num_classes - 1));
   d.classes = std::move(classes);
-  d.name = name;
   d.source = images_path;
   return d;
 }

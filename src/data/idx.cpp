@@ -93,7 +93,6 @@ class GzFile {
     gzerror(file_, &errnum);
     return errnum == Z_BUF_ERROR;
   }
-  bool compressed() { return gzdirect(file_) == 0; }
 
  private:
   std::string path_;
