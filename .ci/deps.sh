@@ -2,13 +2,13 @@
 # deps.sh — installs the Debian packages byhand needs, when they are missing.
 # Called by `make deps` (and so by `make run` / `make test`).
 set -eu
-pkgs=(g++ make pkg-config libblis-dev libblis4-openmp libstb-dev catch2 zlib1g-dev
+pkgs=(g++ make libblis-dev libblis4-openmp libstb-dev catch2 zlib1g-dev
       dataset-fashion-mnist gnuplot-nox)
 [ "${BYHAND_DEPS_EXTRA:-}" ] && pkgs+=(${BYHAND_DEPS_EXTRA})
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
-  echo "deps: not a Debian/Ubuntu system; please install BLIS, stb, Catch2 2.x, zlib and"
-  echo "      Fashion-MNIST (see README.md) by hand."
+  echo "deps: not a Debian/Ubuntu system; please install BLIS, stb, Catch2 2.x, zlib,"
+  echo "      Fashion-MNIST and gnuplot (see README.md) by hand."
   exit 0
 fi
 missing=()

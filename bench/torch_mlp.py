@@ -19,7 +19,6 @@ from torch_common import fashion_train, time_training
 
 def main():
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
-    epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     x, y = fashion_train()
@@ -27,7 +26,7 @@ def main():
                           nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     time_training("MLP 784-256-256-10", "torch_mlp_images_per_s", model, opt, x, y,
-                  batch=64, threads=threads, epochs=epochs)
+                  batch=64, threads=threads)
 
 
 if __name__ == "__main__":

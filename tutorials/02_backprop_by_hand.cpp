@@ -212,7 +212,7 @@ static void net_zero_grad(HandNet& net) {
   }
 }
 
-// The five tensors we take gradients with respect to, for the checks below.
+// One batch: the inputs and their targets.
 struct Example {
   Vec x, t;       // (N, 3), (N, 1)
   int64_t N = 0;
@@ -260,6 +260,8 @@ static double worst_numeric_error(HandNet& net, const Example& ex, Vec& v, const
   return worst;
 }
 
+// One of the five tensors we take gradients with respect to (the four
+// parameters and the input x), for the checks of steps 5 and 6.
 struct Checked {
   const char* name;
   Vec* value;           // the numbers nudged
@@ -337,21 +339,6 @@ static void standardise(Features& train, Features& test) {
     for (Features* f : {&train, &test})
       for (int64_t n = 0; n < f->size(); ++n) f->x[n * 3 + k] = real((f->x[n * 3 + k] - mean) / std);
   }
-}
-
-// Sneaker (7) -> label 0, Ankle boot (9) -> label 1. --subset and --quick
-// count images of these two classes.
-static lesson::TrainTest load_sneakers_and_boots(const lesson::Common& c) {
-  lesson::Common all = c;
-  all.quick = false;
-  all.subset = 0;
-  lesson::TrainTest d = lesson::load_data(all);
-  d.train = d.train.filter_classes({7, 9});
-  d.test = d.test.filter_classes({7, 9});
-  int64_t n_train = c.quick ? 500 : c.subset;
-  if (n_train > 0 && n_train < d.train.size()) d.train = d.train.subset(n_train);
-  if (c.quick) d.test = d.test.subset(std::min<int64_t>(500, d.test.size()));
-  return d;
 }
 
 // Rows `idx` of x and t: a mini-batch.  xb : (B, 3)   tb : (B, 1)
@@ -506,7 +493,7 @@ int main(int argc, char** argv) {
     // One training step is what we just did, plus an update:
     //   forward, loss, zero_grad, backward, w -= lr * dL/dw  (optimizer.step)
     std::printf("\nStep 8: training it on three features of Fashion-MNIST images\n");
-    lesson::TrainTest d = load_sneakers_and_boots(c);
+    lesson::TrainTest d = lesson::load_classes(c, {7, 9});  // Sneaker -> 0, Ankle boot -> 1
     Features train = thirds_features(d.train), test = thirds_features(d.test);
     standardise(train, test);
     std::printf("task: \"%s\" (t = 0) vs \"%s\" (t = 1) from 3 features (brightness of the top, middle,\n"
@@ -547,8 +534,7 @@ int main(int argc, char** argv) {
     }
 
     std::printf("train accuracy: %.2f%%\n", 100 * accuracy(clf, train));
-    lesson::print_chance(d.test);
-    lesson::print_test_accuracy(accuracy(clf, test));
+    lesson::print_test_result(d.test, accuracy(clf, test));
     return 0;
   });
 }

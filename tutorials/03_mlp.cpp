@@ -18,8 +18,10 @@
 //
 // What to expect (2 cores): the default run takes about 5 s and ends at
 // 87.3% test accuracy; the Adam run at 87.9% (PyTorch: 87.9%). (Fashion-MNIST is harder than
-// the digits: the same network gets ~98% on MNIST.) Each epoch prints train
-// and validation loss and accuracy; the last line is "test accuracy: NN.NN%".
+// the digits: the same network gets ~98% on MNIST.) Each epoch prints the
+// training loss and accuracy and then, labelled "val", the loss and accuracy
+// on the test set (this lesson has no separate validation set; lesson 8 says
+// why later lessons do); the last line is "test accuracy: NN.NN%".
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -101,9 +103,7 @@ int main(int argc, char** argv) {
     // Step 5 — the final score, on 10,000 images the model never trained on:
     // fit() measured it after the last epoch, in eval mode.
     const EpochStats& last = history.back();
-    std::printf("test loss: %.4f\n", last.val_loss);
-    lesson::print_chance(d.test);
-    lesson::print_test_accuracy(last.val_acc);
+    lesson::print_test_result(d.test, last.val_acc, last.val_loss);
     return 0;
   });
 }

@@ -40,19 +40,23 @@
 // 11 s, --quick under 1 s. Each run prints its epochs, then the table of
 // training loss (validation accuracy):
 //
-//   epoch     plain lr 0.1          BN lr 0.1         plain lr 1            BN lr 1
-//   1      0.7371 (77.98%)    0.4922 (80.75%)          diverged    0.5253 (83.57%)
-//   2      0.4307 (81.20%)    0.3532 (83.80%)          diverged    0.3779 (86.25%)
-//   4      0.3497 (87.27%)    0.2880 (87.27%)          diverged    0.3094 (87.39%)
-//   8      0.2811 (88.01%)    0.2259 (88.95%)          diverged    0.2450 (87.21%)
+//   epoch           plain lr 0.1             BN lr 0.1            plain lr 1               BN lr 1
+//   1          0.7371 ( 77.98%)     0.4922 ( 80.75%)              diverged     0.5253 ( 83.57%)
+//   2          0.4307 ( 81.20%)     0.3532 ( 83.80%)              diverged     0.3779 ( 86.25%)
+//   3          0.3804 ( 86.87%)     0.3159 ( 87.76%)              diverged     0.3359 ( 86.91%)
+//   4          0.3497 ( 87.27%)     0.2880 ( 87.27%)              diverged     0.3094 ( 87.39%)
+//   ...
+//   8          0.2811 ( 88.01%)     0.2259 ( 88.95%)              diverged     0.2450 ( 87.21%)
 //
 // At lr 0.1 batch norm needs about half the epochs for the same training
 // loss (0.35 after 2 epochs against 4, 0.29 after 4 against 8); at lr 1 the plain
 // net's loss turns NaN within its first epoch (or its second: where exactly
 // depends on rounding, e.g. on --threads), while the batch-norm net trains
-// almost as well as at lr 0.1. Then the BN lr 1 model on the test set:
-//   eval mode (running statistics): 86.23%   train mode, batches of 1000: 86.75%
-//   train mode, batches of 4:       61.10%
+// almost as well as at lr 0.1. Then it measures the last model three ways:
+//   BN lr 1 on the test set:
+//     eval mode (running statistics):        86.23%
+//     train mode, batches of 1000:           86.75%
+//     train mode, batches of 4:              61.10%
 // and the last line "test accuracy: 86.23%" (the BN lr 1 run, eval mode).
 // With --act sigmoid (16 s) the training loss after epochs 1 and 8 is
 //   plain lr 0.1: 2.30 -> 0.63   BN lr 0.1: 0.78 -> 0.35
@@ -209,14 +213,14 @@ struct Run {
 };
 
 // Step 7's measurement: accuracy on `loader` with the model in training mode
-// (batch norm normalising every batch with that batch's own statistics) or in
-// eval mode (with the running averages). A forward in training mode also
-// updates the running averages, so they are saved first and put back after:
-// looking at the test set must not change the model.
-static double accuracy_in_mode(Sequential& model, DataLoader& loader, bool training_mode) {
+// (batch norm normalising every batch with that batch's own statistics; eval
+// mode, with the running averages, is what evaluate() measures). A forward in
+// training mode also updates the running averages, so they are saved first
+// and put back after: looking at the test set must not change the model.
+static double accuracy_in_training_mode(Sequential& model, DataLoader& loader) {
   std::vector<Tensor> saved;
   for (Buffer* b : model.buffers()) saved.push_back(b->value);
-  model.train(training_mode);
+  model.train();
   int64_t correct = 0, seen = 0;
   Batch batch;
   loader.start_epoch();
@@ -379,19 +383,17 @@ int main(int argc, char** argv) {
     Run& chosen = runs.back();
     DataLoader test_by_4(test_set, 4, /*shuffle=*/false, 0, /*drop_last=*/true, norm);
     std::printf("\n%s on the test set:\n", chosen.name.c_str());
-    const double eval_mode = accuracy_in_mode(*chosen.model, test, /*training_mode=*/false);
-    std::printf("  eval mode (running statistics):       %6.2f%%\n", 100 * eval_mode);
+    const EvalResult r = evaluate(*chosen.model, criterion, test);  // eval mode: step 8's score too
+    std::printf("  eval mode (running statistics):       %6.2f%%\n", 100 * r.accuracy);
     std::printf("  train mode, batches of 1000:          %6.2f%%\n",
-                100 * accuracy_in_mode(*chosen.model, test, true));
+                100 * accuracy_in_training_mode(*chosen.model, test));
     std::printf("  train mode, batches of 4:             %6.2f%%\n",
-                100 * accuracy_in_mode(*chosen.model, test_by_4, true));
+                100 * accuracy_in_training_mode(*chosen.model, test_by_4));
 
-    // Step 8 — the final score, in eval mode.
-    EvalResult r = evaluate(*chosen.model, criterion, test);
-    std::printf("test loss: %.4f\n", r.loss);
-    lesson::print_chance(test_set);
-    std::printf("(the test accuracy below is the %s run's, in eval mode)\n", chosen.name.c_str());
-    lesson::print_test_accuracy(r.accuracy);
+    // Step 8 — the final score: the eval-mode measurement above.
+    lesson::print_test_result(test_set, r.accuracy, r.loss,
+                              "(the test accuracy below is the " + chosen.name +
+                                  " run's, in eval mode)");
     return 0;
   });
 }

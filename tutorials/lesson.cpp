@@ -164,31 +164,40 @@ int run(const std::function<int()>& body) {
   }
 }
 
-TrainTest load_data(const Common& c, const std::string& dataset) {
-  TrainTest d;
-  if (dataset == "fashion-mnist") {
-    d.train = load_fashion_mnist("train", c.data);
-    d.test = load_fashion_mnist("test", c.data);
-  } else if (dataset == "mnist") {
-    d.train = load_mnist("train", c.data);
-    d.test = load_mnist("test", c.data);
-  } else {
-    throw std::invalid_argument("unknown data set '" + dataset + "' (fashion-mnist or mnist)");
-  }
-  int64_t n_train = c.quick ? 600 : c.subset;
+// Cuts a loaded pair of sets to --subset training images, or with --quick to
+// `quick_train` training and at most 500 test images.
+static void cut(TrainTest& d, const Common& c, int64_t quick_train) {
+  const int64_t n_train = c.quick ? quick_train : c.subset;
   if (n_train > 0 && n_train < d.train.size()) d.train = d.train.subset(n_train);
   if (c.quick) d.test = d.test.subset(std::min<int64_t>(500, d.test.size()));
-  std::printf("data: %s, %lld training and %lld test images from %s\n", dataset.c_str(),
+}
+
+TrainTest load_data(const Common& c) {
+  TrainTest d;
+  d.train = load_fashion_mnist("train", c.data);
+  d.test = load_fashion_mnist("test", c.data);
+  cut(d, c, 600);
+  std::printf("data: fashion-mnist, %lld training and %lld test images from %s\n",
               (long long)d.train.size(), (long long)d.test.size(), d.train.source.c_str());
   return d;
 }
 
-TrainValTest load_train_val_test(const Common& c, int64_t val_size, int64_t quick_train,
-                                 const std::string& dataset) {
+TrainTest load_classes(const Common& c, const std::vector<int>& classes) {
+  Common whole = c;  // load both files whole, filter, then cut here
+  whole.subset = 0;
+  whole.quick = false;
+  TrainTest d = load_data(whole);
+  d.train = d.train.filter_classes(classes);
+  d.test = d.test.filter_classes(classes);
+  cut(d, c, 500);
+  return d;
+}
+
+TrainValTest load_train_val_test(const Common& c, int64_t val_size, int64_t quick_train) {
   Common whole = c;  // load both files whole, then cut them here
   whole.subset = 0;
   whole.quick = false;
-  TrainTest d = load_data(whole, dataset);
+  TrainTest d = load_data(whole);
   const int64_t n = d.train.size();
   if (c.quick) val_size = 500;
   if (val_size < 1 || val_size >= n)
@@ -233,13 +242,15 @@ std::vector<int64_t> parse_sizes(const std::string& flag, const std::string& tex
   return sizes;
 }
 
-void print_chance(const Dataset& test) {
+void print_test_result(const Dataset& test, double accuracy, std::optional<double> loss,
+                       const std::string& note) {
+  if (loss) std::printf("test loss: %.4f\n", *loss);
   std::vector<int64_t> counts = test.class_counts();
   size_t most = size_t(std::max_element(counts.begin(), counts.end()) - counts.begin());
   std::printf("chance: %.2f%% (always answering \"%s\")\n",
               100.0 * double(counts[most]) / double(test.size()), test.classes[most].c_str());
+  if (!note.empty()) std::printf("%s\n", note.c_str());
+  std::printf("test accuracy: %.2f%%\n", 100 * accuracy);
 }
-
-void print_test_accuracy(double accuracy) { std::printf("test accuracy: %.2f%%\n", 100 * accuracy); }
 
 }  // namespace lesson

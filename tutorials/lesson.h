@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,13 +76,19 @@ class Cli {
 // exit status 1 (no crash, no stack trace, a message that says what to do).
 int run(const std::function<int()>& body);
 
-// Training and test sets of Fashion-MNIST (or MNIST with dataset = "mnist"),
-// cut to --subset, or to a few hundred images with --quick. Prints one line
-// saying what was loaded.
+// Training and test sets of Fashion-MNIST, cut to --subset, or with --quick to
+// 600 training and 500 test images. Prints one line saying what was loaded.
 struct TrainTest {
   byhand::Dataset train, test;
 };
-TrainTest load_data(const Common& c, const std::string& dataset = "fashion-mnist");
+TrainTest load_data(const Common& c);
+
+// Only the images of some Fashion-MNIST classes, relabelled 0, 1, ... in the
+// order given (Dataset::filter_classes), e.g. {7, 9}: Sneaker -> 0, Ankle
+// boot -> 1. --subset counts images of these classes (after filtering);
+// --quick keeps 500 training and at most 500 test images. Prints load_data's
+// line about the whole files.
+TrainTest load_classes(const Common& c, const std::vector<int>& classes);
 
 // Training, validation and test sets for lessons that choose between runs:
 // comparing runs and keeping the best is itself a kind of fitting, so the
@@ -96,19 +103,20 @@ TrainTest load_data(const Common& c, const std::string& dataset = "fashion-mnist
 struct TrainValTest {
   byhand::Dataset train, val, test;
 };
-TrainValTest load_train_val_test(const Common& c, int64_t val_size, int64_t quick_train = 500,
-                                 const std::string& dataset = "fashion-mnist");
+TrainValTest load_train_val_test(const Common& c, int64_t val_size, int64_t quick_train = 500);
 
 // "100,100,100" -> {100, 100, 100}, for flags such as --arch (a clear error
 // naming the flag otherwise).
 std::vector<int64_t> parse_sizes(const std::string& flag, const std::string& text);
 
-// Prints "chance: NN.NN% (always answering "X")": the accuracy of always
-// giving the test set's most common answer, the score to beat. The lesson
-// tests read this line.
-void print_chance(const byhand::Dataset& test);
-
-// Prints the closing line that scripts read: "test accuracy: NN.NN%".
-void print_test_accuracy(double accuracy);
+// The closing lines of a training lesson, which tests/test_lessons.cpp and
+// scripts read:
+//   test loss: L.LLLL                      only when `loss` is given
+//   chance: NN.NN% (always answering "X")  always giving the test set's most
+//                                          common answer: the score to beat
+//   <note>                                 only when given, e.g. whose accuracy
+//   test accuracy: NN.NN%                  always the last line
+void print_test_result(const byhand::Dataset& test, double accuracy,
+                       std::optional<double> loss = std::nullopt, const std::string& note = "");
 
 }  // namespace lesson
