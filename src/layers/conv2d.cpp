@@ -36,12 +36,11 @@
 //    and col2im are plain copies without bounds tests (im2col.cpp).
 #include "byhand/layers/conv2d.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <stdexcept>
 
 #include "byhand/conv_gemm.h"
+#include "conv2d_threads.h"
 #include "byhand/init.h"
 #include "byhand/ops.h"
 
@@ -52,26 +51,6 @@ using ops::Trans;
 // Pointwise loops below this many elements stay on one thread. (Inside the
 // per-thread work below they run on the calling thread anyway.)
 static constexpr int64_t kParallelElements = 1 << 15;
-
-// n rounded up to whole cache lines of 16 floats: the start of the next part
-// of a workspace.
-static int64_t lines(int64_t n) { return (n + 15) / 16 * 16; }
-
-// How the batch is cut up. Each thread takes a contiguous share of the images
-// and works through it alone, a group of G images at a time, with the columns
-// of the group side by side so that each GEMM has G*P >= kGemmColumns columns
-// (or all of the thread's images). See the top of this file for why.
-struct BatchSplit {
-  int threads;    // threads that get images
-  int64_t group;  // G, images per GEMM
-  int64_t first(int t, int64_t N) const { return N * t / threads; }  // thread t: [first(t), first(t + 1))
-};
-static BatchSplit split_batch(int64_t N, int64_t P) {
-  const int threads = int(std::max<int64_t>(1, std::min<int64_t>(num_threads(), N)));
-  const int64_t per_thread = (N + threads - 1) / threads;
-  const int64_t group = std::min(per_thread, (Conv2d::kGemmColumns + P - 1) / P);
-  return {threads, std::max<int64_t>(1, group)};
-}
 
 // Whether dx is computed as a convolution of dy (backward_into): exact only
 // for stride 1 and padding < kernel, and worth it only with C_in >= 16: the C_in channels of dx fill panels 12 wide (conv_gemm.h),
@@ -109,22 +88,6 @@ static Slice slice_sizes(const ConvGeometry& g, int64_t C_out, int64_t group) {
     s.dxo = lines(group * g.image_size());
   }
   return s;
-}
-
-// Runs work(t) for t = 0 .. threads-1, each on its own OpenMP thread. With one
-// thread it is a plain call, so that the parallel loops inside (pad, conv_gemm,
-// and ops::gemm and col2im where dx takes that road) can use every core for a
-// batch of one. (`#pragma omp parallel
-// if (false)` would not do: libgomp starts fresh threads for every parallel
-// loop nested in a region, even an inactive one, ~150 us each here.)
-template <class Work>
-static void run_on_threads(int threads, const Work& work) {
-  if (threads == 1) {
-    work(0);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  work(omp_get_thread_num());
 }
 
 // out is a group's (C_out, G*P) GEMM result: image m's output channel o is the
@@ -233,6 +196,7 @@ ConvGeometry Conv2d::geometry(const Shape& in) const {  // in = (N, C_in, H, W)
 // BLIS's micro-kernel does the arithmetic; W is packed once per call.
 void Conv2d::forward_into(const Tensor& x, Tensor& y) {
   const ConvGeometry g = geometry(x.shape());
+  if (winograd(g)) return forward_winograd(x, y, g);
   if (direct_forward(g)) return forward_direct(x, y, g);
   const int64_t N = x.dim(0), K = g.col_rows(), P = g.col_cols();
   const BatchSplit split = split_batch(N, P);
@@ -285,6 +249,7 @@ void Conv2d::forward_into(const Tensor& x, Tensor& y) {
 // dx is overwritten, or skipped when nobody wants it (input_grad() off).
 void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
   const ConvGeometry g = geometry(in_shape_);
+  if (winograd(g)) return backward_winograd(dy, dx, g);
   if (direct_backward(g)) return backward_direct(dy, dx, g);
   const int64_t N = dy.dim(0), K = g.col_rows(), P = g.col_cols();
   const BatchSplit split = split_batch(N, P);

@@ -91,7 +91,12 @@ class Conv2d : public Layer {
   // small kernel volume C_in*kh*kw; conv2d.cpp has the measurements), else
   // im2col + GEMM. Direct also needs stride 1: with Direct set, other layers
   // still go through im2col.
-  enum class Algorithm { Auto, Im2col, Direct };
+  //
+  // Winograd: 3x3 kernels with stride 1 take Winograd F(2x2, 3x3)
+  // (winograd.h): the same sums in 2.25x fewer multiplications. Auto picks it
+  // for such layers with at least kWinogradMinChannels channels in and out.
+  enum class Algorithm { Auto, Im2col, Direct, Winograd };
+  static constexpr int64_t kWinogradMinChannels = 16;
   void set_algorithm(Algorithm a) { algorithm_ = a; }
   Algorithm algorithm() const { return algorithm_; }
 
@@ -108,12 +113,16 @@ class Conv2d : public Layer {
   bool direct_backward(const ConvGeometry& g) const;
   void forward_direct(const Tensor& x, Tensor& y, const ConvGeometry& g);
   void backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g);
+  bool winograd(const ConvGeometry& g) const;  // forward and backward both, or neither
+  void forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g);    // conv2d_winograd.cpp
+  void backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry& g);
   Algorithm algorithm_ = Algorithm::Auto;
   int64_t in_, out_;
   Size2 kernel_, stride_, padding_;
   bool has_bias_;
   Tensor x_padded_;   // (N, C_in, H + 2*ph, W + 2*pw): the input with its zero
-                      // border; backward packs dW's panels from it
+                      // border; backward packs dW's panels from it (Winograd:
+                      // padded to whole tiles, winograd.h)
   Tensor workspace_;  // per thread, for one group of G images: packed panels,
                       // a (C_out, G*P) matrix, dy padded and dx of the group
                       // (the Slice in conv2d.cpp); kept from call to call, so
@@ -122,6 +131,7 @@ class Conv2d : public Layer {
                           // and db, summed into the Params at the end
   Tensor weight_panels_;   // W packed for conv_gemm (forward), or the flipped
                            // kernel Wf (backward: dx as a convolution)
+  Tensor winograd_weights_;  // Winograd: U = G W G^T (16, C_out, C_in)
   Tensor direct_weights_;  // direct path: W^T (K, C_out rounded up to 8) and b,
                            // the extra output channels zero
 };

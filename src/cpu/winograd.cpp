@@ -1,0 +1,252 @@
+// winograd.cpp — the transforms of Winograd F(2x2, 3x3) and their adjoints
+// (winograd.h has the algorithm and the matrices).
+//
+// Every 2-D transform X -> L X R^T is done as two 1-D passes, one over the
+// rows of the tile and one over its columns, each a few additions. The inner
+// loops run over the tiles j of one row of tiles, so that the compiler can
+// put 16 neighbouring tiles in one vector register: the results for one
+// entry xi of 16 tiles are contiguous in V and M (index t = i*tiles_w + j),
+// and the tiles' inputs are every other pixel of an image row.
+#include "byhand/winograd.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace byhand::winograd {
+
+void pad_input(const Tiling& g, const real* x, real* xp) {
+  const int64_t H = g.height, W = g.width, Hx = g.padded_height(), Wx = g.padded_width();
+  const int64_t ph = g.padding.h, pw = g.padding.w;
+  for (int64_t c = 0; c < g.channels; ++c) {
+    real* dst = xp + c * Hx * Wx;
+    std::fill(dst, dst + ph * Wx, real(0));  // rows above
+    for (int64_t h = 0; h < H; ++h) {
+      real* row = dst + (ph + h) * Wx;
+      std::fill(row, row + pw, real(0));
+      std::copy(x + (c * H + h) * W, x + (c * H + h + 1) * W, row + pw);
+      std::fill(row + pw + W, row + Wx, real(0));
+    }
+    std::fill(dst + (ph + H) * Wx, dst + Hx * Wx, real(0));  // rows below
+  }
+}
+
+void crop_input(const Tiling& g, const real* xp, real* x) {
+  const int64_t H = g.height, W = g.width, Hx = g.padded_height(), Wx = g.padded_width();
+  for (int64_t c = 0; c < g.channels; ++c)
+    for (int64_t h = 0; h < H; ++h) {
+      const real* row = xp + (c * Hx + g.padding.h + h) * Wx + g.padding.w;
+      std::copy(row, row + W, x + (c * H + h) * W);
+    }
+}
+
+// ---------------------------------------------------------------- weights
+// U = G g G^T, g = (3x3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]:
+// one 1-D pass g -> (g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2) down the columns,
+// then the same along the rows.
+void transform_weights(const real* w, int64_t C_out, int64_t C_in, real* U) {
+  const int64_t plane = C_out * C_in;  // distance between xi and xi + 1 in U
+  for (int64_t oc = 0; oc < plane; ++oc) {
+    const real* k = w + oc * 9;  // k[a*3 + b]
+    real Gk[4][3];               // G k (4 x 3)
+    for (int b = 0; b < 3; ++b) {
+      Gk[0][b] = k[b];
+      Gk[1][b] = (k[b] + k[3 + b] + k[6 + b]) / 2;
+      Gk[2][b] = (k[b] - k[3 + b] + k[6 + b]) / 2;
+      Gk[3][b] = k[6 + b];
+    }
+    for (int a = 0; a < 4; ++a) {  // (G k) G^T, row by row
+      const real* r = Gk[a];
+      U[(a * 4 + 0) * plane + oc] = r[0];
+      U[(a * 4 + 1) * plane + oc] = (r[0] + r[1] + r[2]) / 2;
+      U[(a * 4 + 2) * plane + oc] = (r[0] - r[1] + r[2]) / 2;
+      U[(a * 4 + 3) * plane + oc] = r[2];
+    }
+  }
+}
+
+// dw += G^T dU G, the adjoint: G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1]
+// takes 4 numbers (D0..D3) to (D0 + (D1+D2)/2, (D1-D2)/2, (D1+D2)/2 + D3).
+void add_weight_grad(const real* dU, int64_t C_out, int64_t C_in, real* dw) {
+  const int64_t plane = C_out * C_in;
+  for (int64_t oc = 0; oc < plane; ++oc) {
+    real D[4][4];
+    for (int xi = 0; xi < 16; ++xi) D[xi / 4][xi % 4] = dU[xi * plane + oc];
+    real GtD[3][4];  // G^T D (3 x 4)
+    for (int q = 0; q < 4; ++q) {
+      const real half_sum = (D[1][q] + D[2][q]) / 2;
+      GtD[0][q] = D[0][q] + half_sum;
+      GtD[1][q] = (D[1][q] - D[2][q]) / 2;
+      GtD[2][q] = half_sum + D[3][q];
+    }
+    real* k = dw + oc * 9;
+    for (int a = 0; a < 3; ++a) {  // (G^T D) G, row by row
+      const real* r = GtD[a];
+      const real half_sum = (r[1] + r[2]) / 2;
+      k[a * 3 + 0] += r[0] + half_sum;
+      k[a * 3 + 1] += (r[1] - r[2]) / 2;
+      k[a * 3 + 2] += half_sum + r[3];
+    }
+  }
+}
+
+// ---------------------------------------------------------------- input
+// V = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: one 1-D pass
+// (d0 - d2, d1 + d2, d2 - d1, d1 - d3) along each of the 4 rows of the tile,
+// giving a[k][q], then the same down the columns.
+void transform_input(const Tiling& g, const real* xp, real* V, int64_t ldv) {
+  const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Hx = g.padded_height(), Wx = g.padded_width();
+  const int64_t plane = g.channels * ldv;  // distance between xi and xi + 1 in V
+  for (int64_t c = 0; c < g.channels; ++c)
+    for (int64_t i = 0; i < TH; ++i) {
+      const real* r0 = xp + (c * Hx + 2 * i) * Wx;  // the 4 image rows of tile row i
+      const real* r1 = r0 + Wx;
+      const real* r2 = r1 + Wx;
+      const real* r3 = r2 + Wx;
+      real* v = V + c * ldv + i * TW;  // v[xi*plane + j]: entry xi of tile (i, j)
+#pragma omp simd
+      for (int64_t j = 0; j < TW; ++j) {
+        const real* row[4] = {r0 + 2 * j, r1 + 2 * j, r2 + 2 * j, r3 + 2 * j};
+        real a[4][4];  // a[k] = the 1-D transform of row k of the tile
+        for (int k = 0; k < 4; ++k) {
+          a[k][0] = row[k][0] - row[k][2];
+          a[k][1] = row[k][1] + row[k][2];
+          a[k][2] = row[k][2] - row[k][1];
+          a[k][3] = row[k][1] - row[k][3];
+        }
+        for (int q = 0; q < 4; ++q) {  // down column q
+          v[(0 + q) * plane + j] = a[0][q] - a[2][q];
+          v[(4 + q) * plane + j] = a[1][q] + a[2][q];
+          v[(8 + q) * plane + j] = a[2][q] - a[1][q];
+          v[(12 + q) * plane + j] = a[1][q] - a[3][q];
+        }
+      }
+    }
+}
+
+// dd = B dV B^T, the adjoint: B = [1 0 0 0; 0 1 -1 1; -1 1 1 0; 0 0 0 -1]
+// takes (v0..v3) to (v0, v1 - v2 + v3, v1 + v2 - v0, -v3). The 4x4 blocks of
+// neighbouring tiles overlap by two columns, so one row of tiles is added in
+// two passes: columns 0-1 of every tile, then columns 2-3 (within a pass no
+// two tiles touch the same pixel, and the loop over tiles stays a vector
+// loop). Rows overlap too; tile rows are added one after the other.
+void transform_input_grad(const Tiling& g, const real* dV, int64_t ldv, real* dxp) {
+  const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Hx = g.padded_height(), Wx = g.padded_width();
+  const int64_t plane = g.channels * ldv;
+  std::fill(dxp, dxp + g.padded_size(), real(0));
+  for (int64_t c = 0; c < g.channels; ++c)
+    for (int64_t i = 0; i < TH; ++i) {
+      real* r0 = dxp + (c * Hx + 2 * i) * Wx;
+      real* r1 = r0 + Wx;
+      real* r2 = r1 + Wx;
+      real* r3 = r2 + Wx;
+      const real* v = dV + c * ldv + i * TW;
+      for (int pass = 0; pass < 2; ++pass) {  // tile columns 2*pass and 2*pass + 1
+#pragma omp simd
+        for (int64_t j = 0; j < TW; ++j) {
+          real f[4][2];  // f[k] = columns 2*pass, 2*pass+1 of row k of dV B^T
+          for (int k = 0; k < 4; ++k) {
+            const real v0 = v[(4 * k + 0) * plane + j], v1 = v[(4 * k + 1) * plane + j];
+            const real v2 = v[(4 * k + 2) * plane + j], v3 = v[(4 * k + 3) * plane + j];
+            f[k][0] = pass == 0 ? v0 : v1 + v2 - v0;
+            f[k][1] = pass == 0 ? v1 - v2 + v3 : -v3;
+          }
+          const int64_t x = 2 * j + 2 * pass;
+          for (int q = 0; q < 2; ++q) {  // B (f): down the column
+            r0[x + q] += f[0][q];
+            r1[x + q] += f[1][q] - f[2][q] + f[3][q];
+            r2[x + q] += f[1][q] + f[2][q] - f[0][q];
+            r3[x + q] -= f[3][q];
+          }
+        }
+      }
+    }
+}
+
+// ---------------------------------------------------------------- output
+// y = A^T m A, A^T = [1 1 1 0; 0 1 -1 -1]: (m0 + m1 + m2, m1 - m2 - m3) down
+// the columns of the 4x4 tile, then along the 2 rows. m[xi*plane] is entry xi.
+struct OutputTile {
+  real y00, y01, y10, y11;
+};
+static inline __attribute__((always_inline)) OutputTile output_tile(const real* m, int64_t plane,
+                                                                    real b) {
+  real s0[4], s1[4];  // A^T m: two rows of 4
+  for (int q = 0; q < 4; ++q) {
+    const real m0 = m[(0 + q) * plane], m1 = m[(4 + q) * plane];
+    const real m2 = m[(8 + q) * plane], m3 = m[(12 + q) * plane];
+    s0[q] = m0 + m1 + m2;
+    s1[q] = m1 - m2 - m3;
+  }
+  return {s0[0] + s0[1] + s0[2] + b, s0[1] - s0[2] - s0[3] + b,  // (A^T m) A
+          s1[0] + s1[1] + s1[2] + b, s1[1] - s1[2] - s1[3] + b};
+}
+
+void transform_output(const Tiling& g, int64_t C_out, const real* M, int64_t ldm,
+                      const real* bias, real* y) {
+  const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Ho = g.out_height(), Wo = g.out_width();
+  const int64_t plane = C_out * ldm;
+  const int64_t full_w = Wo / 2;  // tiles whose two columns are both outputs
+  std::vector<real> spare(size_t(2 * TW));  // takes the row past an odd Ho
+  for (int64_t o = 0; o < C_out; ++o) {
+    const real b = bias ? bias[o] : real(0);
+    for (int64_t i = 0; i < TH; ++i) {
+      const real* m = M + o * ldm + i * TW;
+      real* y0 = y + (o * Ho + 2 * i) * Wo;
+      real* y1 = 2 * i + 1 < Ho ? y0 + Wo : spare.data();
+#pragma omp simd
+      for (int64_t j = 0; j < full_w; ++j) {
+        const OutputTile out = output_tile(m + j, plane, b);
+        y0[2 * j] = out.y00, y0[2 * j + 1] = out.y01;
+        y1[2 * j] = out.y10, y1[2 * j + 1] = out.y11;
+      }
+      if (full_w < TW) {  // odd Wo: the last tile has one output column
+        const OutputTile out = output_tile(m + full_w, plane, b);
+        y0[2 * full_w] = out.y00;
+        y1[2 * full_w] = out.y10;
+      }
+    }
+  }
+}
+
+// dM = A dY A^T, the adjoint: A = [1 0; 1 1; 1 -1; 0 -1] takes (y0, y1) to
+// (y0, y0 + y1, y0 - y1, -y1), down the columns of the 2x2 block, then along
+// its 4 rows. Outputs past Ho or Wo (odd sizes) were dropped: their dy is 0.
+static inline __attribute__((always_inline)) void output_grad_tile(real y00, real y01, real y10,
+                                                                   real y11, real* d,
+                                                                   int64_t plane) {
+  const real Y[2][2] = {{y00, y01}, {y10, y11}};
+  real R[4][2];  // A Y
+  for (int b = 0; b < 2; ++b) {
+    R[0][b] = Y[0][b];
+    R[1][b] = Y[0][b] + Y[1][b];
+    R[2][b] = Y[0][b] - Y[1][b];
+    R[3][b] = -Y[1][b];
+  }
+  for (int k = 0; k < 4; ++k) {  // (A Y) A^T
+    d[(4 * k + 0) * plane] = R[k][0];
+    d[(4 * k + 1) * plane] = R[k][0] + R[k][1];
+    d[(4 * k + 2) * plane] = R[k][0] - R[k][1];
+    d[(4 * k + 3) * plane] = -R[k][1];
+  }
+}
+
+void transform_output_grad(const Tiling& g, int64_t C_out, const real* dy, real* dM,
+                           int64_t ldm) {
+  const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Ho = g.out_height(), Wo = g.out_width();
+  const int64_t plane = C_out * ldm;
+  const int64_t full_w = Wo / 2;
+  const std::vector<real> zeros(size_t(Wo), real(0));  // dy of the row past an odd Ho
+  for (int64_t o = 0; o < C_out; ++o)
+    for (int64_t i = 0; i < TH; ++i) {
+      const real* y0 = dy + (o * Ho + 2 * i) * Wo;
+      const real* y1 = 2 * i + 1 < Ho ? y0 + Wo : zeros.data();
+      real* d = dM + o * ldm + i * TW;
+#pragma omp simd
+      for (int64_t j = 0; j < full_w; ++j)
+        output_grad_tile(y0[2 * j], y0[2 * j + 1], y1[2 * j], y1[2 * j + 1], d + j, plane);
+      if (full_w < TW)  // odd Wo: the last tile's second column is past the edge
+        output_grad_tile(y0[2 * full_w], 0, y1[2 * full_w], 0, d + full_w, plane);
+    }
+}
+
+}  // namespace byhand::winograd

@@ -1,0 +1,50 @@
+// conv2d_threads.h — how Conv2d's roads share the batch among threads
+// (private to src/layers/conv2d*.cpp; conv2d.cpp says why it is cut up so).
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "byhand/layers/conv2d.h"
+#include "byhand/ops.h"
+
+namespace byhand {
+
+// n rounded up to whole cache lines of 16 floats: the start of the next part
+// of a workspace.
+inline int64_t lines(int64_t n) { return (n + 15) / 16 * 16; }
+
+// How the batch is cut up. Each thread takes a contiguous share of the images
+// and works through it alone, a group of G images at a time, with the columns
+// of the group side by side so that each GEMM has G*P >= `columns` columns
+// (or all of the thread's images). See the top of conv2d.cpp for why.
+struct BatchSplit {
+  int threads;    // threads that get images
+  int64_t group;  // G, images per GEMM
+  int64_t first(int t, int64_t N) const { return N * t / threads; }  // thread t: [first(t), first(t + 1))
+};
+inline BatchSplit split_batch(int64_t N, int64_t P, int64_t columns = Conv2d::kGemmColumns) {
+  const int threads = int(std::max<int64_t>(1, std::min<int64_t>(num_threads(), N)));
+  const int64_t per_thread = (N + threads - 1) / threads;
+  const int64_t group = std::min(per_thread, (columns + P - 1) / P);
+  return {threads, std::max<int64_t>(1, group)};
+}
+
+// Runs work(t) for t = 0 .. threads-1, each on its own OpenMP thread. With one
+// thread it is a plain call, so that the parallel loops inside (pad, conv_gemm,
+// and ops::gemm and col2im where dx takes that road) can use every core for a
+// batch of one. (`#pragma omp parallel
+// if (false)` would not do: libgomp starts fresh threads for every parallel
+// loop nested in a region, even an inactive one, ~150 us each here.)
+template <class Work>
+void run_on_threads(int threads, const Work& work) {
+  if (threads == 1) {
+    work(0);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  work(omp_get_thread_num());
+}
+
+}  // namespace byhand

@@ -1,0 +1,197 @@
+// conv2d_winograd.cpp — Conv2d's third road: 3x3 kernels, stride 1, by
+// Winograd F(2x2, 3x3) (winograd.h has the algorithm, the matrices and the
+// backward). The multiplications are 16 GEMMs per group of images, 2.25x fewer
+// than im2col's; the transforms around them are additions.
+//
+// The work is cut up as on the im2col road (conv2d.cpp): each thread takes its
+// share of the batch, a group of G images at a time, their tiles side by side
+// (T = G * tiles per image columns) so that the 16 GEMMs are wide enough, and
+// small enough that V and M stay in the core's L2 cache between the transform
+// that writes them and the GEMM that reads them.
+#include <algorithm>
+
+#include "byhand/conv_gemm.h"
+#include "byhand/layers/conv2d.h"
+#include "byhand/ops.h"
+#include "byhand/winograd.h"
+#include "conv2d_threads.h"
+
+namespace byhand {
+
+using winograd::kTile;
+
+// Tiles per GEMM that the group of images aims at (see split_batch). Measured
+// on the benchmark layer (bench_conv.cpp), one thread: see conv2d.h.
+static constexpr int64_t kWinogradColumns = 256;
+
+static winograd::Tiling tiling(const ConvGeometry& g) {
+  return {g.channels, g.height, g.width, g.padding};
+}
+
+// The 16 GEMMs go through conv_gemm (conv_gemm.h), the convolution as one
+// GEMM on BLIS's micro-kernel, used here for its plain matrix product: a
+// matrix B (K x T) is the image of a 1x1 convolution with K channels of 1 x T
+// pixels, whose im2col is B itself. So
+//   conv_gemm(as_image(K, T), B, ...)                 out (M x T)  = W · B
+//   conv_gemm_weight_grad(as_image(K, T), B, dY, ...) dW  (M x K) += dY · B^T
+// with W packed once per call (pack_weight_panels), and no BLIS call per GEMM
+// (each is small: 64 x 64 x 256 on the benchmark layer, where ops::gemm, with
+// its own packing and set-up every call, ran at 60-85 GFLOP/s on one core).
+static ConvGeometry as_image(int64_t K, int64_t T) { return {K, 1, T, 1, 1, 0}; }
+
+// One thread's slice of workspace_: V (16, C_in, T), M (16, C_out, T), one
+// padded image's gradient (C_in, Hx, Wx), and conv_gemm's packed panels.
+struct WinogradSlice {
+  int64_t V, M, dxp, packed;
+  int64_t total() const { return V + M + dxp + packed; }
+};
+static WinogradSlice winograd_slice(const winograd::Tiling& w, int64_t C_out, int64_t group) {
+  const int64_t T = group * w.tiles(), C_in = w.channels;
+  const int64_t packed = std::max({ops::conv_gemm_workspace_size(as_image(C_in, T), 1),
+                                   ops::conv_gemm_workspace_size(as_image(C_out, T), 1),
+                                   ops::conv_gemm_weight_grad_workspace_size(as_image(C_in, T), 1, C_out)});
+  return {lines(kTile * C_in * T), lines(kTile * C_out * T), lines(w.padded_size()), lines(packed)};
+}
+
+// U (16, M, K) -> 16 packed weight sides for conv_gemm, one after another;
+// with `transposed`, of U[xi]^T (16, K, M) instead (dx's GEMM). scratch: M*K numbers.
+static int64_t packed_size(int64_t M, int64_t K) { return lines(ops::weight_panels_size(M, K)); }
+static void pack_winograd_weights(const real* U, int64_t M, int64_t K, bool transposed,
+                                  real* scratch, real* panels) {
+  for (int64_t xi = 0; xi < kTile; ++xi) {
+    const real* u = U + xi * M * K;
+    if (!transposed) {
+      ops::pack_weight_panels(M, K, u, K, panels + xi * packed_size(M, K));
+      continue;
+    }
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t k = 0; k < K; ++k) scratch[k * M + m] = u[m * K + k];
+    ops::pack_weight_panels(K, M, scratch, M, panels + xi * packed_size(K, M));
+  }
+}
+
+bool Conv2d::winograd(const ConvGeometry& g) const {
+  const bool possible = g.kernel.h == 3 && g.kernel.w == 3 && g.stride.h == 1 && g.stride.w == 1;
+  if (algorithm_ == Algorithm::Auto)
+    return possible && in_ >= kWinogradMinChannels && out_ >= kWinogradMinChannels;
+  return possible && algorithm_ == Algorithm::Winograd;
+}
+
+// Forward, for each group of G images n..n+G-1 (T = G * tiles):
+//   xp[n+m] = pad_input(x[n+m])                         kept for backward
+//   V[.][c][m*tiles + t] = B^T d B  of tile t of xp[n+m]   (16, C_in, T)
+//   M[xi] = U[xi] · V[xi]                    for xi = 0..15   (16, C_out, T)
+//   y[n+m] = A^T M A + b                     tile by tile     (C_out, Ho, Wo)
+// with U = G w G^T computed once per call.
+void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g) {
+  const winograd::Tiling w = tiling(g);
+  const int64_t N = x.dim(0), tiles = w.tiles();
+  const BatchSplit split = split_batch(N, tiles, kWinogradColumns);
+  const WinogradSlice slice = winograd_slice(w, out_, split.group);
+  x_padded_.resize({N, in_, w.padded_height(), w.padded_width()});
+  workspace_.resize({split.threads, slice.total()});
+  winograd_weights_.resize({kTile, out_, in_});
+  winograd::transform_weights(weight.value.data(), out_, in_, winograd_weights_.data());
+  weight_panels_.resize({kTile * packed_size(out_, in_)});
+  pack_winograd_weights(winograd_weights_.data(), out_, in_, false, nullptr, weight_panels_.data());
+  const real* b = has_bias_ ? bias.value.data() : nullptr;
+  const int64_t Ho = g.out_height(), Wo = g.out_width();
+
+  run_on_threads(split.threads, [&](int t) {
+    real* V = workspace_.data() + t * slice.total();  // (16, C_in, T)
+    real* M = V + slice.V;                            // (16, C_out, T)
+    real* packed = M + slice.M + slice.dxp;           // conv_gemm's panels
+    for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
+      const int64_t G = std::min(split.group, split.first(t + 1, N) - n), T = G * tiles;
+      for (int64_t m = 0; m < G; ++m) {
+        real* xp = x_padded_.data() + (n + m) * w.padded_size();
+        winograd::pad_input(w, x.data() + (n + m) * w.image_size(), xp);
+        winograd::transform_input(w, xp, V + m * tiles, T);
+      }
+      for (int64_t xi = 0; xi < kTile; ++xi)  // M[xi] (C_out, T) = U[xi] (C_out, C_in) · V[xi] (C_in, T)
+        ops::conv_gemm(as_image(in_, T), V + xi * in_ * T, 1,
+                       weight_panels_.data() + xi * packed_size(out_, in_), out_,
+                       M + xi * out_ * T, T, packed);
+      for (int64_t m = 0; m < G; ++m)
+        winograd::transform_output(w, out_, M + m * tiles, T, b,
+                                   y.data() + (n + m) * out_ * Ho * Wo);
+    }
+  });
+}
+
+// Backward, for each group (winograd.h derives it):
+//   V = the input's tiles, transformed again from the padded input kept by forward
+//   dM[.][o][m*tiles + t] = A dy A^T  of tile t of dy[n+m]     (16, C_out, T)
+//   dU[xi] += dM[xi] · V[xi]^T                                 (16, C_out, C_in)
+//   dV[xi]  = U[xi]^T · dM[xi]                                 (16, C_in, T), in V's place
+//   dx[n+m] = crop(sum over tiles of B dV B^T)                 (C_in, H, W)
+//   db[o]  += sum of dy[n+m, o]
+// Each thread sums dU and db into its own partial; at the end the partials
+// are added, and dU goes back through G^T . G once into weight.grad.
+void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry& g) {
+  const winograd::Tiling w = tiling(g);
+  const int64_t N = dy.dim(0), tiles = w.tiles();
+  const int64_t Ho = g.out_height(), Wo = g.out_width(), P = Ho * Wo;
+  const BatchSplit split = split_batch(N, tiles, kWinogradColumns);
+  const WinogradSlice slice = winograd_slice(w, out_, split.group);
+  const int64_t dU_size = kTile * out_ * in_, partial_size = lines(dU_size + out_);  // dU then db
+  const bool want_dx = input_grad();
+  workspace_.resize({split.threads, slice.total()});
+  grad_partials_.resize({split.threads, partial_size});
+  if (want_dx) {  // U[xi]^T, packed: dx's GEMMs
+    winograd_weights_.resize({kTile + 1, out_, in_});  // U, then room to transpose U[xi]
+    winograd::transform_weights(weight.value.data(), out_, in_, winograd_weights_.data());
+    weight_panels_.resize({kTile * packed_size(in_, out_)});
+    pack_winograd_weights(winograd_weights_.data(), out_, in_, true,
+                          winograd_weights_.data() + kTile * out_ * in_, weight_panels_.data());
+  }
+
+  run_on_threads(split.threads, [&](int t) {
+    real* V = workspace_.data() + t * slice.total();  // (16, C_in, T), then dV
+    real* dM = V + slice.V;                           // (16, C_out, T)
+    real* dxp = dM + slice.M;                         // (C_in, Hx, Wx)
+    real* packed = dxp + slice.dxp;                   // conv_gemm's panels
+    real* dU_t = grad_partials_.data() + t * partial_size;
+    real* db_t = dU_t + dU_size;
+    std::fill(dU_t, dU_t + dU_size + out_, real(0));
+    for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
+      const int64_t G = std::min(split.group, split.first(t + 1, N) - n), T = G * tiles;
+      for (int64_t m = 0; m < G; ++m) {
+        const real* dy_m = dy.data() + (n + m) * out_ * P;
+        winograd::transform_input(w, x_padded_.data() + (n + m) * w.padded_size(), V + m * tiles, T);
+        winograd::transform_output_grad(w, out_, dy_m, dM + m * tiles, T);
+        if (has_bias_)
+          for (int64_t o = 0; o < out_; ++o) {
+            real sum = 0;
+#pragma omp simd reduction(+ : sum)
+            for (int64_t p = 0; p < P; ++p) sum += dy_m[o * P + p];
+            db_t[o] += sum;
+          }
+      }
+      for (int64_t xi = 0; xi < kTile; ++xi)  // dU[xi] (C_out, C_in) += dM[xi] (C_out, T) · V[xi]^T
+        ops::conv_gemm_weight_grad(as_image(in_, T), V + xi * in_ * T, 1, dM + xi * out_ * T, T,
+                                   out_, dU_t + xi * out_ * in_, in_, packed);
+      if (!want_dx) continue;
+      for (int64_t xi = 0; xi < kTile; ++xi)  // dV[xi] (C_in, T) = U[xi]^T (C_in, C_out) · dM[xi]
+        ops::conv_gemm(as_image(out_, T), dM + xi * out_ * T, 1,
+                       weight_panels_.data() + xi * packed_size(in_, out_), in_,
+                       V + xi * in_ * T, T, packed);
+      for (int64_t m = 0; m < G; ++m) {
+        winograd::transform_input_grad(w, V + m * tiles, T, dxp);
+        winograd::crop_input(w, dxp, dx.data() + (n + m) * w.image_size());
+      }
+    }
+  });
+
+  // Sum the threads' partials into the first, then dW += G^T dU G and db.
+  real* dU = grad_partials_.data();
+  for (int t = 1; t < split.threads; ++t) {
+    const real* other = grad_partials_.data() + t * partial_size;
+    for (int64_t i = 0; i < dU_size + out_; ++i) dU[i] += other[i];
+  }
+  winograd::add_weight_grad(dU, out_, in_, weight.grad.data());
+  if (has_bias_)
+    for (int64_t o = 0; o < out_; ++o) bias.grad[o] += dU[dU_size + o];
+}
+
+}  // namespace byhand
