@@ -93,22 +93,36 @@ void transform_weights(const real* w, int64_t C_out, int64_t C_in, real* U);
 // dw[o, c] += G^T dU[.][o][c] G for dU laid out as U: the adjoint of the above.
 void add_weight_grad(const real* dU, int64_t C_out, int64_t C_in, real* dw);
 
-// V[(xi*C + c)*ldv + t] = (B^T d B)[xi] for tile t = 0 .. tiles()-1 of the
-// padded image xp (C, Hxp, Wxp): one image's tiles, in row-major order, at
-// columns t of a (16, C, ldv) array (the caller offsets V to place them).
-void transform_input(const Tiling& g, const real* xp, real* V, int64_t ldv);
+// Where the transformed arrays keep entry xi of tile t of channel c:
+// at[xi*plane + c*ld + t]. The 16 planes are written (or read) side by side,
+// one vector of tiles in each per step of the transforms' loops; were they a
+// power of two apart (64 channels x 256 tiles x 4 bytes = 64 KiB), all 16
+// streams would fall on the same set of the L1 cache, which holds 12. So
+// planes() puts them one cache line more than a whole number of lines apart.
+struct Layout {
+  int64_t ld, plane;
+  int64_t size() const { return kTile * plane; }
+};
+inline Layout planes(int64_t channels, int64_t T) {
+  return {T, (channels * T + 15) / 16 * 16 + 16};
+}
 
-// The adjoint: dxp (C, Hxp, Wxp) = sum over tiles of B dV[.][c][t] B^T, each
-// added at the tile's place. dxp is overwritten (no need to clear it).
-void transform_input_grad(const Tiling& g, const real* dV, int64_t ldv, real* dxp);
+// V (at Layout L) = (B^T d B)[xi] for tile t = 0 .. tiles()-1 of the padded
+// image xp (C, Hxp, Wxp): one image's tiles, in row-major order
+// (the caller offsets V by the tiles of earlier images).
+void transform_input(const Tiling& g, const real* xp, real* V, Layout L);
+
+// The adjoint: dxp (C, Hxp, Wxp) = sum over tiles of
+// B dV[.][c][t] B^T, each added at the tile's place. dxp is overwritten.
+void transform_input_grad(const Tiling& g, const real* dV, Layout L, real* dxp);
 
 // y (C_out, Ho, Wo) = A^T M[.][o][t] A, plus bias[o] (bias may be null), for
-// one image's tiles at columns 0 .. tiles()-1 of M (16, C_out, ldm).
-void transform_output(const Tiling& g, int64_t C_out, const real* M, int64_t ldm,
-                      const real* bias, real* y);
+// one image's tiles t = 0 .. tiles()-1 of M (C_out channels, at Layout L).
+void transform_output(const Tiling& g, int64_t C_out, const real* M, Layout L, const real* bias,
+                      real* y);
 
-// The adjoint: dM[(xi*C_out + o)*ldm + t] = (A dy[o, tile t] A^T)[xi], with
-// dy (C_out, Ho, Wo) and the outputs past Ho or Wo counted as 0.
-void transform_output_grad(const Tiling& g, int64_t C_out, const real* dy, real* dM, int64_t ldm);
+// The adjoint: dM (C_out channels, at Layout L) = (A dy[o, tile t] A^T)[xi],
+// with dy (C_out, Ho, Wo) and the outputs past Ho or Wo counted as 0.
+void transform_output_grad(const Tiling& g, int64_t C_out, const real* dy, real* dM, Layout L);
 
 }  // namespace byhand::winograd

@@ -19,14 +19,9 @@ void pad_input(const Tiling& g, const real* x, real* xp) {
   const int64_t ph = g.padding.h, pw = g.padding.w;
   for (int64_t c = 0; c < g.channels; ++c) {
     real* dst = xp + c * Hx * Wx;
-    std::fill(dst, dst + ph * Wx, real(0));  // rows above
-    for (int64_t h = 0; h < H; ++h) {
-      real* row = dst + (ph + h) * Wx;
-      std::fill(row, row + pw, real(0));
-      std::copy(x + (c * H + h) * W, x + (c * H + h + 1) * W, row + pw);
-      std::fill(row + pw + W, row + Wx, real(0));
-    }
-    std::fill(dst + (ph + H) * Wx, dst + Hx * Wx, real(0));  // rows below
+    std::fill(dst, dst + Hx * Wx, real(0));
+    for (int64_t h = 0; h < H; ++h)
+      std::copy(x + (c * H + h) * W, x + (c * H + h + 1) * W, dst + (ph + h) * Wx + pw);
   }
 }
 
@@ -45,21 +40,21 @@ void crop_input(const Tiling& g, const real* xp, real* x) {
 // then the same along the rows.
 void transform_weights(const real* w, int64_t C_out, int64_t C_in, real* U) {
   const int64_t plane = C_out * C_in;  // distance between xi and xi + 1 in U
+#pragma omp parallel for simd if (plane >= 4096)
   for (int64_t oc = 0; oc < plane; ++oc) {
     const real* k = w + oc * 9;  // k[a*3 + b]
     real Gk[4][3];               // G k (4 x 3)
     for (int b = 0; b < 3; ++b) {
       Gk[0][b] = k[b];
-      Gk[1][b] = (k[b] + k[3 + b] + k[6 + b]) / 2;
-      Gk[2][b] = (k[b] - k[3 + b] + k[6 + b]) / 2;
+      Gk[1][b] = (k[b] + k[3 + b] + k[6 + b]) * real(0.5);
+      Gk[2][b] = (k[b] - k[3 + b] + k[6 + b]) * real(0.5);
       Gk[3][b] = k[6 + b];
     }
     for (int a = 0; a < 4; ++a) {  // (G k) G^T, row by row
-      const real* r = Gk[a];
-      U[(a * 4 + 0) * plane + oc] = r[0];
-      U[(a * 4 + 1) * plane + oc] = (r[0] + r[1] + r[2]) / 2;
-      U[(a * 4 + 2) * plane + oc] = (r[0] - r[1] + r[2]) / 2;
-      U[(a * 4 + 3) * plane + oc] = r[2];
+      U[(a * 4 + 0) * plane + oc] = Gk[a][0];
+      U[(a * 4 + 1) * plane + oc] = (Gk[a][0] + Gk[a][1] + Gk[a][2]) * real(0.5);
+      U[(a * 4 + 2) * plane + oc] = (Gk[a][0] - Gk[a][1] + Gk[a][2]) * real(0.5);
+      U[(a * 4 + 3) * plane + oc] = Gk[a][2];
     }
   }
 }
@@ -68,23 +63,23 @@ void transform_weights(const real* w, int64_t C_out, int64_t C_in, real* U) {
 // takes 4 numbers (D0..D3) to (D0 + (D1+D2)/2, (D1-D2)/2, (D1+D2)/2 + D3).
 void add_weight_grad(const real* dU, int64_t C_out, int64_t C_in, real* dw) {
   const int64_t plane = C_out * C_in;
+#pragma omp parallel for simd if (plane >= 4096)
   for (int64_t oc = 0; oc < plane; ++oc) {
     real D[4][4];
     for (int xi = 0; xi < 16; ++xi) D[xi / 4][xi % 4] = dU[xi * plane + oc];
     real GtD[3][4];  // G^T D (3 x 4)
     for (int q = 0; q < 4; ++q) {
-      const real half_sum = (D[1][q] + D[2][q]) / 2;
+      const real half_sum = (D[1][q] + D[2][q]) * real(0.5);
       GtD[0][q] = D[0][q] + half_sum;
-      GtD[1][q] = (D[1][q] - D[2][q]) / 2;
+      GtD[1][q] = (D[1][q] - D[2][q]) * real(0.5);
       GtD[2][q] = half_sum + D[3][q];
     }
     real* k = dw + oc * 9;
     for (int a = 0; a < 3; ++a) {  // (G^T D) G, row by row
-      const real* r = GtD[a];
-      const real half_sum = (r[1] + r[2]) / 2;
-      k[a * 3 + 0] += r[0] + half_sum;
-      k[a * 3 + 1] += (r[1] - r[2]) / 2;
-      k[a * 3 + 2] += half_sum + r[3];
+      const real half_sum = (GtD[a][1] + GtD[a][2]) * real(0.5);
+      k[a * 3 + 0] += GtD[a][0] + half_sum;
+      k[a * 3 + 1] += (GtD[a][1] - GtD[a][2]) * real(0.5);
+      k[a * 3 + 2] += half_sum + GtD[a][3];
     }
   }
 }
@@ -93,25 +88,23 @@ void add_weight_grad(const real* dU, int64_t C_out, int64_t C_in, real* dw) {
 // V = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: one 1-D pass
 // (d0 - d2, d1 + d2, d2 - d1, d1 - d3) along each of the 4 rows of the tile,
 // giving a[k][q], then the same down the columns.
-void transform_input(const Tiling& g, const real* xp, real* V, int64_t ldv) {
+void transform_input(const Tiling& g, const real* xp, real* V, Layout L) {
   const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Hx = g.padded_height(), Wx = g.padded_width();
-  const int64_t plane = g.channels * ldv;  // distance between xi and xi + 1 in V
+  const int64_t ldv = L.ld, plane = L.plane;
   for (int64_t c = 0; c < g.channels; ++c)
     for (int64_t i = 0; i < TH; ++i) {
-      const real* r0 = xp + (c * Hx + 2 * i) * Wx;  // the 4 image rows of tile row i
-      const real* r1 = r0 + Wx;
-      const real* r2 = r1 + Wx;
-      const real* r3 = r2 + Wx;
+      const real* e[4];  // the tile row's 4 image rows
+      for (int k = 0; k < 4; ++k) e[k] = xp + (c * Hx + 2 * i + k) * Wx;
       real* v = V + c * ldv + i * TW;  // v[xi*plane + j]: entry xi of tile (i, j)
 #pragma omp simd
       for (int64_t j = 0; j < TW; ++j) {
-        const real* row[4] = {r0 + 2 * j, r1 + 2 * j, r2 + 2 * j, r3 + 2 * j};
         real a[4][4];  // a[k] = the 1-D transform of row k of the tile
         for (int k = 0; k < 4; ++k) {
-          a[k][0] = row[k][0] - row[k][2];
-          a[k][1] = row[k][1] + row[k][2];
-          a[k][2] = row[k][2] - row[k][1];
-          a[k][3] = row[k][1] - row[k][3];
+          const real d0 = e[k][2 * j], d1 = e[k][2 * j + 1], d2 = e[k][2 * j + 2], d3 = e[k][2 * j + 3];
+          a[k][0] = d0 - d2;
+          a[k][1] = d1 + d2;
+          a[k][2] = d2 - d1;
+          a[k][3] = d1 - d3;
         }
         for (int q = 0; q < 4; ++q) {  // down column q
           v[(0 + q) * plane + j] = a[0][q] - a[2][q];
@@ -126,12 +119,13 @@ void transform_input(const Tiling& g, const real* xp, real* V, int64_t ldv) {
 // dd = B dV B^T, the adjoint: B = [1 0 0 0; 0 1 -1 1; -1 1 1 0; 0 0 0 -1]
 // takes (v0..v3) to (v0, v1 - v2 + v3, v1 + v2 - v0, -v3). The 4x4 blocks of
 // neighbouring tiles overlap by two columns, so one row of tiles is added in
-// two passes: columns 0-1 of every tile, then columns 2-3 (within a pass no
-// two tiles touch the same pixel, and the loop over tiles stays a vector
-// loop). Rows overlap too; tile rows are added one after the other.
-void transform_input_grad(const Tiling& g, const real* dV, int64_t ldv, real* dxp) {
+// two passes: columns 0-1 of every tile, then columns 2-3; within a pass no
+// two tiles touch the same pixel, and
+// the loop over tiles stays a vector loop. Rows overlap too; tile rows are
+// added one after the other.
+void transform_input_grad(const Tiling& g, const real* dV, Layout L, real* dxp) {
   const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Hx = g.padded_height(), Wx = g.padded_width();
-  const int64_t plane = g.channels * ldv;
+  const int64_t ldv = L.ld, plane = L.plane;
   std::fill(dxp, dxp + g.padded_size(), real(0));
   for (int64_t c = 0; c < g.channels; ++c)
     for (int64_t i = 0; i < TH; ++i) {
@@ -150,13 +144,15 @@ void transform_input_grad(const Tiling& g, const real* dV, int64_t ldv, real* dx
             f[k][0] = pass == 0 ? v0 : v1 + v2 - v0;
             f[k][1] = pass == 0 ? v1 - v2 + v3 : -v3;
           }
-          const int64_t x = 2 * j + 2 * pass;
-          for (int q = 0; q < 2; ++q) {  // B (f): down the column
-            r0[x + q] += f[0][q];
-            r1[x + q] += f[1][q] - f[2][q] + f[3][q];
-            r2[x + q] += f[1][q] + f[2][q] - f[0][q];
-            r3[x + q] -= f[3][q];
-          }
+          const int64_t even = 2 * (j + pass), odd = even + 1;  // columns 2(j+pass), +1
+          r0[even] += f[0][0];
+          r0[odd] += f[0][1];
+          r1[even] += f[1][0] - f[2][0] + f[3][0];
+          r1[odd] += f[1][1] - f[2][1] + f[3][1];
+          r2[even] += f[1][0] + f[2][0] - f[0][0];
+          r2[odd] += f[1][1] + f[2][1] - f[0][1];
+          r3[even] -= f[3][0];
+          r3[odd] -= f[3][1];
         }
       }
     }
@@ -181,10 +177,10 @@ static inline __attribute__((always_inline)) OutputTile output_tile(const real* 
           s1[0] + s1[1] + s1[2] + b, s1[1] - s1[2] - s1[3] + b};
 }
 
-void transform_output(const Tiling& g, int64_t C_out, const real* M, int64_t ldm,
-                      const real* bias, real* y) {
+void transform_output(const Tiling& g, int64_t C_out, const real* M, Layout L, const real* bias,
+                      real* y) {
   const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Ho = g.out_height(), Wo = g.out_width();
-  const int64_t plane = C_out * ldm;
+  const int64_t ldm = L.ld, plane = L.plane;
   const int64_t full_w = Wo / 2;  // tiles whose two columns are both outputs
   std::vector<real> spare(size_t(2 * TW));  // takes the row past an odd Ho
   for (int64_t o = 0; o < C_out; ++o) {
@@ -230,10 +226,9 @@ static inline __attribute__((always_inline)) void output_grad_tile(real y00, rea
   }
 }
 
-void transform_output_grad(const Tiling& g, int64_t C_out, const real* dy, real* dM,
-                           int64_t ldm) {
+void transform_output_grad(const Tiling& g, int64_t C_out, const real* dy, real* dM, Layout L) {
   const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Ho = g.out_height(), Wo = g.out_width();
-  const int64_t plane = C_out * ldm;
+  const int64_t ldm = L.ld, plane = L.plane;
   const int64_t full_w = Wo / 2;
   const std::vector<real> zeros(size_t(Wo), real(0));  // dy of the row past an odd Ho
   for (int64_t o = 0; o < C_out; ++o)

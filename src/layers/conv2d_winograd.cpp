@@ -20,9 +20,17 @@ namespace byhand {
 
 using winograd::kTile;
 
-// Tiles per GEMM that the group of images aims at (see split_batch). Measured
-// on the benchmark layer (bench_conv.cpp), one thread: see conv2d.h.
-static constexpr int64_t kWinogradColumns = 256;
+// Tiles per group: the group's V and M (16 planes each) take at most
+// kWinogradBytes, so that they are still in the core's L2 cache (2 MiB here)
+// when the GEMMs read what the transforms wrote. Measured on the benchmark
+// layer (64 channels, 16x16: 64 tiles an image), fwd+bwd, best of 60
+// interleaved runs, 2 threads: 64 tiles a group 6.68 ms, 128 (1 MiB) 6.58,
+// 256 7.09; one thread 12.6 | 12.3 | 12.8 ms.
+static constexpr int64_t kWinogradBytes = 1 << 20;
+static int64_t winograd_columns(int64_t C_in, int64_t C_out) {
+  const int64_t per_tile = kTile * (C_in + C_out) * int64_t(sizeof(real));
+  return std::max<int64_t>(32, kWinogradBytes / per_tile);
+}
 
 static winograd::Tiling tiling(const ConvGeometry& g) {
   return {g.channels, g.height, g.width, g.padding};
@@ -50,23 +58,27 @@ static WinogradSlice winograd_slice(const winograd::Tiling& w, int64_t C_out, in
   const int64_t packed = std::max({ops::conv_gemm_workspace_size(as_image(C_in, T), 1),
                                    ops::conv_gemm_workspace_size(as_image(C_out, T), 1),
                                    ops::conv_gemm_weight_grad_workspace_size(as_image(C_in, T), 1, C_out)});
-  return {lines(kTile * C_in * T), lines(kTile * C_out * T), lines(w.padded_size()), lines(packed)};
+  return {winograd::planes(C_in, T).size(), winograd::planes(C_out, T).size(),
+          lines(w.padded_size()), lines(packed)};
 }
 
 // U (16, M, K) -> 16 packed weight sides for conv_gemm, one after another;
-// with `transposed`, of U[xi]^T (16, K, M) instead (dx's GEMM). scratch: M*K numbers.
+// with `transposed`, of U[xi]^T (16, K, M) instead (dx's GEMM), transposed
+// first into scratch (16 * M * K numbers).
 static int64_t packed_size(int64_t M, int64_t K) { return lines(ops::weight_panels_size(M, K)); }
 static void pack_winograd_weights(const real* U, int64_t M, int64_t K, bool transposed,
                                   real* scratch, real* panels) {
+#pragma omp parallel for if (M * K >= 4096)
   for (int64_t xi = 0; xi < kTile; ++xi) {
     const real* u = U + xi * M * K;
     if (!transposed) {
       ops::pack_weight_panels(M, K, u, K, panels + xi * packed_size(M, K));
       continue;
     }
+    real* ut = scratch + xi * M * K;
     for (int64_t m = 0; m < M; ++m)
-      for (int64_t k = 0; k < K; ++k) scratch[k * M + m] = u[m * K + k];
-    ops::pack_weight_panels(K, M, scratch, M, panels + xi * packed_size(K, M));
+      for (int64_t k = 0; k < K; ++k) ut[k * M + m] = u[m * K + k];
+    ops::pack_weight_panels(K, M, ut, M, panels + xi * packed_size(K, M));
   }
 }
 
@@ -86,7 +98,7 @@ bool Conv2d::winograd(const ConvGeometry& g) const {
 void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g) {
   const winograd::Tiling w = tiling(g);
   const int64_t N = x.dim(0), tiles = w.tiles();
-  const BatchSplit split = split_batch(N, tiles, kWinogradColumns);
+  const BatchSplit split = split_batch(N, tiles, winograd_columns(in_, out_));
   const WinogradSlice slice = winograd_slice(w, out_, split.group);
   x_padded_.resize({N, in_, w.padded_height(), w.padded_width()});
   workspace_.resize({split.threads, slice.total()});
@@ -103,17 +115,18 @@ void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g)
     real* packed = M + slice.M + slice.dxp;           // conv_gemm's panels
     for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
       const int64_t G = std::min(split.group, split.first(t + 1, N) - n), T = G * tiles;
+      const winograd::Layout Lv = winograd::planes(in_, T), Lm = winograd::planes(out_, T);
       for (int64_t m = 0; m < G; ++m) {
         real* xp = x_padded_.data() + (n + m) * w.padded_size();
         winograd::pad_input(w, x.data() + (n + m) * w.image_size(), xp);
-        winograd::transform_input(w, xp, V + m * tiles, T);
+        winograd::transform_input(w, xp, V + m * tiles, Lv);
       }
       for (int64_t xi = 0; xi < kTile; ++xi)  // M[xi] (C_out, T) = U[xi] (C_out, C_in) · V[xi] (C_in, T)
-        ops::conv_gemm(as_image(in_, T), V + xi * in_ * T, 1,
+        ops::conv_gemm(as_image(in_, T), V + xi * Lv.plane, 1,
                        weight_panels_.data() + xi * packed_size(out_, in_), out_,
-                       M + xi * out_ * T, T, packed);
+                       M + xi * Lm.plane, T, packed);
       for (int64_t m = 0; m < G; ++m)
-        winograd::transform_output(w, out_, M + m * tiles, T, b,
+        winograd::transform_output(w, out_, M + m * tiles, Lm, b,
                                    y.data() + (n + m) * out_ * Ho * Wo);
     }
   });
@@ -132,14 +145,14 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
   const winograd::Tiling w = tiling(g);
   const int64_t N = dy.dim(0), tiles = w.tiles();
   const int64_t Ho = g.out_height(), Wo = g.out_width(), P = Ho * Wo;
-  const BatchSplit split = split_batch(N, tiles, kWinogradColumns);
+  const BatchSplit split = split_batch(N, tiles, winograd_columns(in_, out_));
   const WinogradSlice slice = winograd_slice(w, out_, split.group);
   const int64_t dU_size = kTile * out_ * in_, partial_size = lines(dU_size + out_);  // dU then db
   const bool want_dx = input_grad();
   workspace_.resize({split.threads, slice.total()});
   grad_partials_.resize({split.threads, partial_size});
   if (want_dx) {  // U[xi]^T, packed: dx's GEMMs
-    winograd_weights_.resize({kTile + 1, out_, in_});  // U, then room to transpose U[xi]
+    winograd_weights_.resize({2 * kTile, out_, in_});  // U, then room for U^T
     winograd::transform_weights(weight.value.data(), out_, in_, winograd_weights_.data());
     weight_panels_.resize({kTile * packed_size(in_, out_)});
     pack_winograd_weights(winograd_weights_.data(), out_, in_, true,
@@ -156,10 +169,11 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
     std::fill(dU_t, dU_t + dU_size + out_, real(0));
     for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
       const int64_t G = std::min(split.group, split.first(t + 1, N) - n), T = G * tiles;
+      const winograd::Layout Lv = winograd::planes(in_, T), Lm = winograd::planes(out_, T);
       for (int64_t m = 0; m < G; ++m) {
         const real* dy_m = dy.data() + (n + m) * out_ * P;
-        winograd::transform_input(w, x_padded_.data() + (n + m) * w.padded_size(), V + m * tiles, T);
-        winograd::transform_output_grad(w, out_, dy_m, dM + m * tiles, T);
+        winograd::transform_input(w, x_padded_.data() + (n + m) * w.padded_size(), V + m * tiles, Lv);
+        winograd::transform_output_grad(w, out_, dy_m, dM + m * tiles, Lm);
         if (has_bias_)
           for (int64_t o = 0; o < out_; ++o) {
             real sum = 0;
@@ -169,15 +183,15 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
           }
       }
       for (int64_t xi = 0; xi < kTile; ++xi)  // dU[xi] (C_out, C_in) += dM[xi] (C_out, T) · V[xi]^T
-        ops::conv_gemm_weight_grad(as_image(in_, T), V + xi * in_ * T, 1, dM + xi * out_ * T, T,
+        ops::conv_gemm_weight_grad(as_image(in_, T), V + xi * Lv.plane, 1, dM + xi * Lm.plane, T,
                                    out_, dU_t + xi * out_ * in_, in_, packed);
       if (!want_dx) continue;
       for (int64_t xi = 0; xi < kTile; ++xi)  // dV[xi] (C_in, T) = U[xi]^T (C_in, C_out) · dM[xi]
-        ops::conv_gemm(as_image(out_, T), dM + xi * out_ * T, 1,
+        ops::conv_gemm(as_image(out_, T), dM + xi * Lm.plane, 1,
                        weight_panels_.data() + xi * packed_size(in_, out_), in_,
-                       V + xi * in_ * T, T, packed);
+                       V + xi * Lv.plane, T, packed);
       for (int64_t m = 0; m < G; ++m) {
-        winograd::transform_input_grad(w, V + m * tiles, T, dxp);
+        winograd::transform_input_grad(w, V + m * tiles, Lv, dxp);
         winograd::crop_input(w, dxp, dx.data() + (n + m) * w.image_size());
       }
     }
@@ -185,10 +199,9 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
 
   // Sum the threads' partials into the first, then dW += G^T dU G and db.
   real* dU = grad_partials_.data();
-  for (int t = 1; t < split.threads; ++t) {
-    const real* other = grad_partials_.data() + t * partial_size;
-    for (int64_t i = 0; i < dU_size + out_; ++i) dU[i] += other[i];
-  }
+#pragma omp parallel for simd if (dU_size >= 4096)
+  for (int64_t i = 0; i < dU_size + out_; ++i)
+    for (int t = 1; t < split.threads; ++t) dU[i] += dU[t * partial_size + i];
   winograd::add_weight_grad(dU, out_, in_, weight.grad.data());
   if (has_bias_)
     for (int64_t o = 0; o < out_; ++o) bias.grad[o] += dU[dU_size + o];
