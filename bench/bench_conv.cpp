@@ -67,6 +67,25 @@ static Timing time_it(int reps, const std::function<void()>& f) {
   return {t.front(), t[t.size() / 2]};
 }
 
+// The same for several functions, run in turns: one run of each, then the
+// next round, so that each sees the same moments of a noisy machine.
+static std::vector<Timing> time_in_turns(int reps, const std::vector<std::function<void()>>& fs) {
+  for (auto& f : fs) f();
+  std::vector<std::vector<double>> t(fs.size());
+  for (int r = 0; r < reps; ++r)
+    for (size_t i = 0; i < fs.size(); ++i) {
+      auto t0 = Clock::now();
+      fs[i]();
+      t[i].push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+  std::vector<Timing> out;
+  for (auto& ti : t) {
+    std::sort(ti.begin(), ti.end());
+    out.push_back({ti.front(), ti[ti.size() / 2]});
+  }
+  return out;
+}
+
 // GFLOP/s of one core's FMA units, the widest this build can use (AVX-512,
 // else AVX2; "" and 0 without FMA): 12 independent FMA chains in flight, enough
 // to hide the FMA latency on two FMA units. (Intrinsics, because -std=c++17
@@ -165,22 +184,37 @@ int main(int argc, char** argv) {
     std::printf("  (BLIS reaches under 60%% of the measured peak: it is probably running its AVX2\n"
                 "   kernels on an AVX-512 CPU; BLIS_ARCH_TYPE=0 asks BLIS 0.9 for 'skx')\n");
 
-  Timing fwd = time_it(reps, [&] { conv.forward(x); });
-  Timing step = time_it(reps, [&] {
-    conv.forward(x);
-    conv.backward(dy);
-  });
-  const double fwd_best = fwd_flops / fwd.best / 1e9, fwd_med = fwd_flops / fwd.median / 1e9;
-  const double step_best = 3 * fwd_flops / step.best / 1e9;
-  const double step_med = 3 * fwd_flops / step.median / 1e9;
-  auto line = [&](const char* what, double seconds, double gflops, double median) {
-    std::printf("%-17s %6.2f ms  %6.1f GFLOP/s  %3.0f%% of %.0f", what, seconds * 1e3, gflops,
-                100 * gflops / peak, peak);
-    if (fma_peak > 0) std::printf(", %3.0f%% of %.0f", 100 * gflops / fma_peak, fma_peak);
-    std::printf("   (median %.1f)\n", median);
+  // The layer on its two roads for this 3x3, stride-1 layer: Winograd (what
+  // Auto picks) and im2col + GEMM, timed in turns (run after run, so that
+  // both see the same moments of a noisy machine) on copies of one layer.
+  Conv2d conv_im2col(C, O, k, 1, 1, true, rng);
+  conv_im2col.weight.value = conv.weight.value;
+  conv_im2col.bias.value = conv.bias.value;
+  conv_im2col.set_algorithm(Conv2d::Algorithm::Im2col);
+  std::vector<Timing> t = time_in_turns(reps, {[&] { conv.forward(x); },
+                                               [&] { conv_im2col.forward(x); },
+                                               [&] { conv.forward(x); conv.backward(dy); },
+                                               [&] { conv_im2col.forward(x); conv_im2col.backward(dy); }});
+  auto line = [&](const char* what, const Timing& tm, double flops, bool of_peak) {
+    const double gflops = flops / tm.best / 1e9;
+    std::printf("  %-17s %6.2f ms  %6.1f GFLOP/s", what, tm.best * 1e3, gflops);
+    if (of_peak) {
+      std::printf("  %3.0f%% of %.0f", 100 * gflops / peak, peak);
+      if (fma_peak > 0) std::printf(", %3.0f%% of %.0f", 100 * gflops / fma_peak, fma_peak);
+    }
+    std::printf("   (median %.1f)\n", flops / tm.median / 1e9);
+    return gflops;
   };
-  line("forward:", fwd.best, fwd_best, fwd_med);
-  line("forward+backward:", step.best, step_best, step_med);
+  std::printf("Conv2d as it runs by default (Algorithm::Auto: Winograd F(2x2, 3x3), winograd.h).\n"
+              "GFLOP/s count the convolution's FLOPs as above; Winograd's GEMMs do 2.25x fewer,\n"
+              "so no fraction of the peak applies:\n");
+  const double fwd_best = line("forward:", t[0], fwd_flops, false);
+  const double step_best = line("forward+backward:", t[2], 3 * fwd_flops, false);
+  std::printf("the im2col + GEMM road (set_algorithm(Im2col)), on the same weights:\n");
+  const double im2col_fwd = line("forward:", t[1], fwd_flops, true);
+  const double im2col_step = line("forward+backward:", t[3], 3 * fwd_flops, true);
+  std::printf("Winograd / im2col: forward %.2fx, forward+backward %.2fx\n",
+              t[1].best / t[0].best, t[3].best / t[2].best);
 
   // ---- where the time goes: one thread's steps, as Conv2d runs them: groups
   // of G images with their columns side by side (conv2d.cpp). Then the two
@@ -312,5 +346,7 @@ int main(int argc, char** argv) {
   }
   std::printf("RESULT conv_fwd_gflops %.1f\n", fwd_best);
   std::printf("RESULT conv_fwdbwd_gflops %.1f\n", step_best);
+  std::printf("RESULT conv_im2col_fwd_gflops %.1f\n", im2col_fwd);
+  std::printf("RESULT conv_im2col_fwdbwd_gflops %.1f\n", im2col_step);
   return 0;
 }

@@ -49,7 +49,8 @@ echo
 echo "== Conv2d(64, 64, 3x3, padding 1) on 32 images of 16x16, forward and forward+backward"
 ours bench_conv
 compare torch_conv.py ", fwd" conv_fwd_gflops torch_conv_fwd_gflops \
-                      ", fwdbwd" conv_fwdbwd_gflops torch_conv_fwdbwd_gflops
+                      ", fwdbwd" conv_fwdbwd_gflops torch_conv_fwdbwd_gflops \
+                      ", fwdbwd, byhand's im2col road" conv_im2col_fwdbwd_gflops torch_conv_fwdbwd_gflops
 
 echo
 echo "== LeNet-5 with batch norm, training throughput (batch 128, SGD momentum, one epoch)"

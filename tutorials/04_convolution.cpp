@@ -171,9 +171,18 @@ int main(int argc, char** argv) {
     // output channel at every position. (Conv2d goes one step further: it
     // copies the pixels straight into the order in which BLIS's inner kernel
     // reads them, conv_gemm.h, and never builds the matrix whole.)
+    //
+    // Then a different algorithm for the same sum. A 3x3 kernel with stride 1
+    // has a shortcut, Winograd's F(2x2, 3x3) (winograd.h): a 2x2 block of
+    // outputs from its 4x4 block of input in 16 multiplications instead of 36,
+    // for the price of a few additions before and after. Conv2d takes it by
+    // itself for such layers (Algorithm::Auto); set_algorithm picks a road by
+    // hand, as here, to time both. Its outputs differ from the loops' a little
+    // more than im2col's do (its additions round too), still in the 6th digit.
     Rng rng(c.seed);
     const int64_t N = c.batch, C = 64, H = 16, W = 16;
     Conv2d conv(C, C, /*kernel=*/3, /*stride=*/1, /*padding=*/1, /*bias=*/true, rng);
+    conv.set_algorithm(Conv2d::Algorithm::Im2col);
     Tensor x(Shape{N, C, H, W});
     for (int64_t i = 0; i < x.numel(); ++i) x[i] = real(rng.normal());
     // Multiply-adds: one per weight per output position, each 2 FLOPs.
@@ -192,7 +201,14 @@ int main(int argc, char** argv) {
     set_num_threads(all_threads);
     const double t_all =
         all_threads > 1 ? seconds_per_call([&] { conv.forward(x); }, budget) : t_one;
-    const Tensor& y_gemm = conv.forward(x);
+    const Tensor y_gemm = conv.forward(x);
+    conv.set_algorithm(Conv2d::Algorithm::Winograd);
+    set_num_threads(1);
+    const double t_wino_one = seconds_per_call([&] { conv.forward(x); }, budget);
+    set_num_threads(all_threads);
+    const double t_wino_all =
+        all_threads > 1 ? seconds_per_call([&] { conv.forward(x); }, budget) : t_wino_one;
+    const Tensor& y_wino = conv.forward(x);
 
     auto row = [&](const char* how, int threads, double seconds) {
       std::printf("  %-22s %d thread%s %9.4f s  %7.1f GFLOP/s\n", how, threads,
@@ -201,9 +217,14 @@ int main(int argc, char** argv) {
     row("seven loops", 1, t_loops);
     row("Conv2d (im2col+GEMM)", 1, t_one);
     if (all_threads > 1) row("Conv2d (im2col+GEMM)", all_threads, t_all);
+    row("Conv2d (Winograd)", 1, t_wino_one);
+    if (all_threads > 1) row("Conv2d (Winograd)", all_threads, t_wino_all);
     std::printf("  Conv2d is %.0fx faster than the loops on 1 thread; max |loops - Conv2d| = %.1e "
                 "(outputs up to %.1f)\n",
                 t_loops / t_one, max_abs_difference(y_loops, y_gemm), max_abs(y_loops));
+    std::printf("  Winograd is %.2fx im2col+GEMM on 1 thread (GFLOP/s counted as for the loops);"
+                " max |loops - Winograd| = %.1e\n",
+                t_one / t_wino_one, max_abs_difference(y_loops, y_wino));
 
     // -------------------------------------------------------------------
     // Step 2 — a picture: a (1, H, W) gray image with values in [0, 1].

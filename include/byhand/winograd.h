@@ -87,14 +87,16 @@ void pad_input(const Tiling& g, const real* x, real* xp);
 // x (C, H, W) = the interior of xp: the adjoint of pad_input.
 void crop_input(const Tiling& g, const real* xp, real* x);
 
-// U[(xi*C_out + o)*C_in + c] = (G w[o, c] G^T)[xi], w = (C_out, C_in, 3, 3).
-void transform_weights(const real* w, int64_t C_out, int64_t C_in, real* U);
+// U[xi*L.plane + o*L.ld + c] = (G w[o, c] G^T)[xi], w = (C_out, C_in, 3, 3),
+// L = planes(C_out, C_in) (below).
+struct Layout;
+void transform_weights(const real* w, int64_t C_out, int64_t C_in, real* U, const Layout& L);
 
 // dw[o, c] += G^T dU[.][o][c] G for dU laid out as U: the adjoint of the above.
-void add_weight_grad(const real* dU, int64_t C_out, int64_t C_in, real* dw);
+void add_weight_grad(const real* dU, int64_t C_out, int64_t C_in, const Layout& L, real* dw);
 
 // Where the transformed arrays keep entry xi of tile t of channel c:
-// at[xi*plane + c*ld + t]. The 16 planes are written (or read) side by side,
+// at[xi*plane + c*ld + t] (and U, dU entry xi of (o, c) at [xi*plane + o*ld + c]). The 16 planes are written (or read) side by side,
 // one vector of tiles in each per step of the transforms' loops; were they a
 // power of two apart (64 channels x 256 tiles x 4 bytes = 64 KiB), all 16
 // streams would fall on the same set of the L1 cache, which holds 12. So

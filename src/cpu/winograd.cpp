@@ -20,8 +20,12 @@ void pad_input(const Tiling& g, const real* x, real* xp) {
   for (int64_t c = 0; c < g.channels; ++c) {
     real* dst = xp + c * Hx * Wx;
     std::fill(dst, dst + Hx * Wx, real(0));
-    for (int64_t h = 0; h < H; ++h)
-      std::copy(x + (c * H + h) * W, x + (c * H + h + 1) * W, dst + (ph + h) * Wx + pw);
+    for (int64_t h = 0; h < H; ++h) {  // (a loop, not std::copy: rows are short)
+      const real* from = x + (c * H + h) * W;
+      real* to = dst + (ph + h) * Wx + pw;
+#pragma omp simd
+      for (int64_t u = 0; u < W; ++u) to[u] = from[u];
+    }
   }
 }
 
@@ -29,8 +33,10 @@ void crop_input(const Tiling& g, const real* xp, real* x) {
   const int64_t H = g.height, W = g.width, Hx = g.padded_height(), Wx = g.padded_width();
   for (int64_t c = 0; c < g.channels; ++c)
     for (int64_t h = 0; h < H; ++h) {
-      const real* row = xp + (c * Hx + g.padding.h + h) * Wx + g.padding.w;
-      std::copy(row, row + W, x + (c * H + h) * W);
+      const real* from = xp + (c * Hx + g.padding.h + h) * Wx + g.padding.w;
+      real* to = x + (c * H + h) * W;
+#pragma omp simd
+      for (int64_t u = 0; u < W; ++u) to[u] = from[u];
     }
 }
 
@@ -38,11 +44,14 @@ void crop_input(const Tiling& g, const real* xp, real* x) {
 // U = G g G^T, g = (3x3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]:
 // one 1-D pass g -> (g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2) down the columns,
 // then the same along the rows.
-void transform_weights(const real* w, int64_t C_out, int64_t C_in, real* U) {
-  const int64_t plane = C_out * C_in;  // distance between xi and xi + 1 in U
-#pragma omp parallel for simd if (plane >= 4096)
-  for (int64_t oc = 0; oc < plane; ++oc) {
-    const real* k = w + oc * 9;  // k[a*3 + b]
+void transform_weights(const real* w, int64_t C_out, int64_t C_in, real* U, const Layout& L) {
+  const int64_t plane = L.plane, ld = L.ld;
+#pragma omp parallel for if (C_out * C_in >= 4096)
+  for (int64_t o = 0; o < C_out; ++o)
+#pragma omp simd
+  for (int64_t c = 0; c < C_in; ++c) {
+    const int64_t oc = o * ld + c;
+    const real* k = w + (o * C_in + c) * 9;  // k[a*3 + b]
     real Gk[4][3];               // G k (4 x 3)
     for (int b = 0; b < 3; ++b) {
       Gk[0][b] = k[b];
@@ -61,10 +70,13 @@ void transform_weights(const real* w, int64_t C_out, int64_t C_in, real* U) {
 
 // dw += G^T dU G, the adjoint: G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1]
 // takes 4 numbers (D0..D3) to (D0 + (D1+D2)/2, (D1-D2)/2, (D1+D2)/2 + D3).
-void add_weight_grad(const real* dU, int64_t C_out, int64_t C_in, real* dw) {
-  const int64_t plane = C_out * C_in;
-#pragma omp parallel for simd if (plane >= 4096)
-  for (int64_t oc = 0; oc < plane; ++oc) {
+void add_weight_grad(const real* dU, int64_t C_out, int64_t C_in, const Layout& L, real* dw) {
+  const int64_t plane = L.plane, ld = L.ld;
+#pragma omp parallel for if (C_out * C_in >= 4096)
+  for (int64_t o = 0; o < C_out; ++o)
+#pragma omp simd
+  for (int64_t c = 0; c < C_in; ++c) {
+    const int64_t oc = o * ld + c;
     real D[4][4];
     for (int xi = 0; xi < 16; ++xi) D[xi / 4][xi % 4] = dU[xi * plane + oc];
     real GtD[3][4];  // G^T D (3 x 4)
@@ -74,7 +86,7 @@ void add_weight_grad(const real* dU, int64_t C_out, int64_t C_in, real* dw) {
       GtD[1][q] = (D[1][q] - D[2][q]) * real(0.5);
       GtD[2][q] = half_sum + D[3][q];
     }
-    real* k = dw + oc * 9;
+    real* k = dw + (o * C_in + c) * 9;
     for (int a = 0; a < 3; ++a) {  // (G^T D) G, row by row
       const real half_sum = (GtD[a][1] + GtD[a][2]) * real(0.5);
       k[a * 3 + 0] += GtD[a][0] + half_sum;

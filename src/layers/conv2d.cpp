@@ -352,14 +352,15 @@ static int64_t wide_size(const ConvGeometry& g) {  // Q
 
 bool Conv2d::direct_forward(const ConvGeometry& g) const {
   const bool possible = stride_.h == 1 && stride_.w == 1 && wide_size(g) >= kDirectBlock;
-  if (algorithm_ == Algorithm::Auto)
+  if (algorithm_ == Algorithm::Auto || algorithm_ == Algorithm::Winograd)  // (no Winograd here)
     return possible && g.col_rows() * out_ <= kDirectMaxForwardWork;
   return possible && algorithm_ == Algorithm::Direct;
 }
 
 bool Conv2d::direct_backward(const ConvGeometry& g) const {
   const bool possible = stride_.h == 1 && stride_.w == 1;
-  if (algorithm_ == Algorithm::Auto) return possible && g.col_rows() <= kDirectMaxBackwardK;
+  if (algorithm_ == Algorithm::Auto || algorithm_ == Algorithm::Winograd)
+    return possible && g.col_rows() <= kDirectMaxBackwardK;
   return possible && algorithm_ == Algorithm::Direct;
 }
 

@@ -62,22 +62,22 @@ static WinogradSlice winograd_slice(const winograd::Tiling& w, int64_t C_out, in
           lines(w.padded_size()), lines(packed)};
 }
 
-// U (16, M, K) -> 16 packed weight sides for conv_gemm, one after another;
-// with `transposed`, of U[xi]^T (16, K, M) instead (dx's GEMM), transposed
-// first into scratch (16 * M * K numbers).
+// U (16 planes of M x K, at Layout L) -> 16 packed weight sides for
+// conv_gemm, one after another; with `transposed`, of U[xi]^T (K x M) instead
+// (dx's GEMM), transposed first into scratch (16 * M * K numbers).
 static int64_t packed_size(int64_t M, int64_t K) { return lines(ops::weight_panels_size(M, K)); }
-static void pack_winograd_weights(const real* U, int64_t M, int64_t K, bool transposed,
-                                  real* scratch, real* panels) {
+static void pack_winograd_weights(const real* U, const winograd::Layout& L, int64_t M, int64_t K,
+                                  bool transposed, real* scratch, real* panels) {
 #pragma omp parallel for if (M * K >= 4096)
   for (int64_t xi = 0; xi < kTile; ++xi) {
-    const real* u = U + xi * M * K;
+    const real* u = U + xi * L.plane;
     if (!transposed) {
-      ops::pack_weight_panels(M, K, u, K, panels + xi * packed_size(M, K));
+      ops::pack_weight_panels(M, K, u, L.ld, panels + xi * packed_size(M, K));
       continue;
     }
     real* ut = scratch + xi * M * K;
     for (int64_t m = 0; m < M; ++m)
-      for (int64_t k = 0; k < K; ++k) ut[k * M + m] = u[m * K + k];
+      for (int64_t k = 0; k < K; ++k) ut[k * M + m] = u[m * L.ld + k];
     ops::pack_weight_panels(K, M, ut, M, panels + xi * packed_size(K, M));
   }
 }
@@ -85,7 +85,8 @@ static void pack_winograd_weights(const real* U, int64_t M, int64_t K, bool tran
 bool Conv2d::winograd(const ConvGeometry& g) const {
   const bool possible = g.kernel.h == 3 && g.kernel.w == 3 && g.stride.h == 1 && g.stride.w == 1;
   if (algorithm_ == Algorithm::Auto)
-    return possible && in_ >= kWinogradMinChannels && out_ >= kWinogradMinChannels;
+    return possible && in_ >= kWinogradMinChannels && out_ >= kWinogradMinChannels &&
+           g.out_height() * g.out_width() >= kWinogradMinOutputs;
   return possible && algorithm_ == Algorithm::Winograd;
 }
 
@@ -102,10 +103,11 @@ void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g)
   const WinogradSlice slice = winograd_slice(w, out_, split.group);
   x_padded_.resize({N, in_, w.padded_height(), w.padded_width()});
   workspace_.resize({split.threads, slice.total()});
-  winograd_weights_.resize({kTile, out_, in_});
-  winograd::transform_weights(weight.value.data(), out_, in_, winograd_weights_.data());
+  const winograd::Layout Lu = winograd::planes(out_, in_);  // U (16, C_out, C_in)
+  winograd_weights_.resize({Lu.size()});
+  winograd::transform_weights(weight.value.data(), out_, in_, winograd_weights_.data(), Lu);
   weight_panels_.resize({kTile * packed_size(out_, in_)});
-  pack_winograd_weights(winograd_weights_.data(), out_, in_, false, nullptr, weight_panels_.data());
+  pack_winograd_weights(winograd_weights_.data(), Lu, out_, in_, false, nullptr, weight_panels_.data());
   const real* b = has_bias_ ? bias.value.data() : nullptr;
   const int64_t Ho = g.out_height(), Wo = g.out_width();
 
@@ -147,16 +149,17 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
   const int64_t Ho = g.out_height(), Wo = g.out_width(), P = Ho * Wo;
   const BatchSplit split = split_batch(N, tiles, winograd_columns(in_, out_));
   const WinogradSlice slice = winograd_slice(w, out_, split.group);
-  const int64_t dU_size = kTile * out_ * in_, partial_size = lines(dU_size + out_);  // dU then db
+  const winograd::Layout Lu = winograd::planes(out_, in_);  // U and dU (16, C_out, C_in)
+  const int64_t dU_size = Lu.size(), partial_size = lines(dU_size + out_);  // dU then db
   const bool want_dx = input_grad();
   workspace_.resize({split.threads, slice.total()});
   grad_partials_.resize({split.threads, partial_size});
   if (want_dx) {  // U[xi]^T, packed: dx's GEMMs
-    winograd_weights_.resize({2 * kTile, out_, in_});  // U, then room for U^T
-    winograd::transform_weights(weight.value.data(), out_, in_, winograd_weights_.data());
+    winograd_weights_.resize({Lu.size() + kTile * out_ * in_});  // U, then room for U^T
+    winograd::transform_weights(weight.value.data(), out_, in_, winograd_weights_.data(), Lu);
     weight_panels_.resize({kTile * packed_size(in_, out_)});
-    pack_winograd_weights(winograd_weights_.data(), out_, in_, true,
-                          winograd_weights_.data() + kTile * out_ * in_, weight_panels_.data());
+    pack_winograd_weights(winograd_weights_.data(), Lu, out_, in_, true,
+                          winograd_weights_.data() + Lu.size(), weight_panels_.data());
   }
 
   run_on_threads(split.threads, [&](int t) {
@@ -184,7 +187,7 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
       }
       for (int64_t xi = 0; xi < kTile; ++xi)  // dU[xi] (C_out, C_in) += dM[xi] (C_out, T) · V[xi]^T
         ops::conv_gemm_weight_grad(as_image(in_, T), V + xi * Lv.plane, 1, dM + xi * Lm.plane, T,
-                                   out_, dU_t + xi * out_ * in_, in_, packed);
+                                   out_, dU_t + xi * Lu.plane, in_, packed);
       if (!want_dx) continue;
       for (int64_t xi = 0; xi < kTile; ++xi)  // dV[xi] (C_in, T) = U[xi]^T (C_in, C_out) · dM[xi]
         ops::conv_gemm(as_image(out_, T), dM + xi * Lm.plane, 1,
@@ -202,7 +205,7 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
 #pragma omp parallel for simd if (dU_size >= 4096)
   for (int64_t i = 0; i < dU_size + out_; ++i)
     for (int t = 1; t < split.threads; ++t) dU[i] += dU[t * partial_size + i];
-  winograd::add_weight_grad(dU, out_, in_, weight.grad.data());
+  winograd::add_weight_grad(dU, out_, in_, Lu, weight.grad.data());
   if (has_bias_)
     for (int64_t o = 0; o < out_; ++o) bias.grad[o] += dU[dU_size + o];
 }
