@@ -8,6 +8,13 @@
 // noisy; the fastest run is the one least disturbed) with the median beside it.
 // bench/torch_conv.py times PyTorch on the same layer the same way.
 //
+// The layer has two roads for this shape (conv2d.h), both timed, in turns:
+// Winograd F(2x2, 3x3), which Auto takes, and im2col + GEMM. Winograd's GEMMs
+// do 2.25x fewer multiplications than the count above, so its GFLOP/s (that
+// count over its time, comparable with PyTorch's and im2col's) say how fast
+// the layer is, not how busy the FMA units are: the fractions of the peak
+// are printed for the im2col road only.
+//
 // Two peaks are printed, because this machine has two:
 //   * 179 GFLOP/s, the figure of the issue: 2 cores * 2.8 GHz * 32 flops per
 //     cycle (two 8-float AVX2 FMAs, or one 16-float AVX-512 FMA, per cycle).
@@ -22,10 +29,11 @@
 // reaches on a big 2000^3 product on one thread (times the threads): the most
 // a GEMM-based layer can hope for with the kernels BLIS chose.
 //
-// Then it splits one thread's work into its steps (pad, the three products
-// through conv_gemm, the reorders) the way each thread runs them, to show
-// where the time goes, and times the same products the plain way (im2col
-// into a cols matrix, ops::gemm, col2im) to show what conv_gemm saves.
+// Then it splits one thread's work on the im2col road into its steps (pad,
+// the three products through conv_gemm, the reorders) the way each thread
+// runs them, to show where the time goes, and times the same products the
+// plain way (im2col into a cols matrix, ops::gemm, col2im) to show what
+// conv_gemm saves.
 //
 //   build/bench/bench_conv [--threads N] [--reps R] [--peak GFLOPS]
 #include <algorithm>

@@ -468,6 +468,28 @@ TEST_CASE("Conv2d: Auto takes Winograd for 3x3 kernels, 32+ channels, 4x4+ outpu
   }
 }
 
+// The roads lay out the padded input they keep for backward differently, so a
+// backward must take the road of its forward, whatever set_algorithm said
+// in between.
+TEST_CASE("Conv2d: backward takes the road its forward took", "[conv]") {
+  Rng rng(22);
+  using A = Conv2d::Algorithm;
+  for (auto roads : {std::pair<A, A>{A::Winograd, A::Im2col}, std::pair<A, A>{A::Im2col, A::Winograd}})
+  DYNAMIC_SECTION(algorithm_name(roads.first) << " then" << algorithm_name(roads.second)) {
+    Conv2d switched(32, 40, 3, 1, 1, true, rng), straight(32, 40, 3, 1, 1, true, rng);
+    straight.weight.value = switched.weight.value;
+    straight.bias.value = switched.bias.value;
+    switched.set_algorithm(roads.first);
+    straight.set_algorithm(roads.first);
+    Tensor x = normal_tensor({2, 32, 7, 6}, rng), dy = normal_tensor({2, 40, 7, 6}, rng);
+    switched.forward(x);
+    straight.forward(x);
+    switched.set_algorithm(roads.second);
+    REQUIRE(switched.backward(dy).to_vector() == straight.backward(dy).to_vector());
+    REQUIRE(switched.weight.grad.to_vector() == straight.weight.grad.to_vector());
+  }
+}
+
 TEST_CASE("Conv2d: set_input_grad(false) keeps the parameter gradients, returns no dx",
           "[conv][contract]") {
   Rng rng(16);

@@ -5,6 +5,7 @@
 //     its definition
 //   * why libraries compute it as im2col + one matrix product (GEMM) instead,
 //     and how much faster that is on the same layer
+//   * that the same sums can take fewer multiplications: Winograd's F(2x2, 3x3)
 //   * what hand-set 3x3 kernels do to a picture: sharpen, blur, Sobel edges
 //   * what 2x2 average pooling does: a picture at half the resolution
 //

@@ -1,4 +1,7 @@
-// conv2d.cpp — Conv2d forward and backward, side by side (conv2d.h).
+// conv2d.cpp — Conv2d forward and backward, side by side (conv2d.h): the
+// im2col + GEMM road and the direct road. (The Winograd road, which Auto takes
+// for 3x3 stride-1 layers with 32+ channels, including the benchmark layer
+// below, is in conv2d_winograd.cpp; these measurements are of the im2col road.)
 //
 // How the work is cut up, and why. Measured with bench/bench_conv.cpp and
 // variants of this file on the 2-core machine of the issue, on the benchmark
@@ -196,7 +199,8 @@ ConvGeometry Conv2d::geometry(const Shape& in) const {  // in = (N, C_in, H, W)
 // BLIS's micro-kernel does the arithmetic; W is packed once per call.
 void Conv2d::forward_into(const Tensor& x, Tensor& y) {
   const ConvGeometry g = geometry(x.shape());
-  if (winograd(g)) return forward_winograd(x, y, g);
+  winograd_forward_ = winograd(g);  // backward takes the same road: x_padded_ is laid out for it
+  if (winograd_forward_) return forward_winograd(x, y, g);
   if (direct_forward(g)) return forward_direct(x, y, g);
   const int64_t N = x.dim(0), K = g.col_rows(), P = g.col_cols();
   const BatchSplit split = split_batch(N, P);
@@ -249,7 +253,7 @@ void Conv2d::forward_into(const Tensor& x, Tensor& y) {
 // dx is overwritten, or skipped when nobody wants it (input_grad() off).
 void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
   const ConvGeometry g = geometry(in_shape_);
-  if (winograd(g)) return backward_winograd(dy, dx, g);
+  if (winograd_forward_) return backward_winograd(dy, dx, g);
   if (direct_backward(g)) return backward_direct(dy, dx, g);
   const int64_t N = dy.dim(0), K = g.col_rows(), P = g.col_cols();
   const BatchSplit split = split_batch(N, P);

@@ -126,7 +126,8 @@ class Conv2d : public Layer {
   bool direct_backward(const ConvGeometry& g) const;
   void forward_direct(const Tensor& x, Tensor& y, const ConvGeometry& g);
   void backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g);
-  bool winograd(const ConvGeometry& g) const;  // forward and backward both, or neither
+  bool winograd(const ConvGeometry& g) const;  // forward decides; backward follows
+  bool winograd_forward_ = false;               // the last forward took Winograd
   void forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g);    // conv2d_winograd.cpp
   void backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry& g);
   Algorithm algorithm_ = Algorithm::Auto;
