@@ -57,8 +57,10 @@ namespace ops {
 // The weight side, packed: the (M x K) row-major matrix W (row stride ldw) in
 // panels of nr rows (micro_tile().nr; .mr where the kernel prefers_rows),
 // rows m >= M zero. Each panel starts on a cache line; weight_panels_size
-// gives the numbers needed.
+// gives the numbers needed, weight_panel_stride the distance from one panel
+// to the next.
 int64_t weight_panels_size(int64_t M, int64_t K);
+int64_t weight_panel_stride(int64_t K);
 void pack_weight_panels(int64_t M, int64_t K, const real* W, int64_t ldw, real* panels);
 
 // dx as a convolution. For a layer of geometry g (stride 1, padding < kernel)
@@ -96,6 +98,33 @@ void conv_gemm(const ConvGeometry& g, const real* xp, int64_t G, const real* w_p
 int64_t conv_gemm_weight_grad_workspace_size(const ConvGeometry& g, int64_t G, int64_t M);
 void conv_gemm_weight_grad(const ConvGeometry& g, const real* xp, int64_t G, const real* dY,
                            int64_t ldy, int64_t M, real* dW, int64_t ldw, real* workspace);
+
+// ---- The pieces, for other products on the same micro-kernel (Winograd's,
+// conv2d_winograd.cpp).
+//
+// Which side of the micro-kernel the positions (the long side, an image's
+// output positions or tiles) take, and how wide the panels of each side are:
+// with BLIS's AVX-512 kernels, positions are the "a" panel, 32 wide, and
+// channels the "b" panel, 12 wide; with its AVX2 kernels, 16 and 6, swapped.
+struct Sides {
+  int64_t pos_width, chan_width;  // panel widths: positions, channels
+  bool positions_are_a;           // column-storing kernel: positions in the "a" panel
+};
+Sides sides();
+
+// out = (beta = 0) or += (beta = 1) one tile of n_pos positions x n_chan
+// channels: a position panel times a channel panel (k steps each). out_tile
+// is the tile's first channel's first position in a (channels x positions)
+// matrix with row stride ldo.
+void call_kernel(const Sides& s, int64_t n_pos, int64_t n_chan, int64_t k, const real* pos_panel,
+                 const real* chan_panel, real beta, real* out_tile, int64_t ldo);
+
+// dst (cols x width, row-major) = the transpose of src (rows x cols, rows lds
+// apart), with zeros for the rows t >= rows up to the panel's width:
+//   dst[l*width + t] = t < rows ? src[t*lds + l] : 0        l < cols, t < width
+// (a panel whose steps are the columns l of src). width <= 64.
+void pack_transposed(const real* src, int64_t rows, int64_t cols, int64_t lds, int64_t width,
+                     real* dst);
 
 }  // namespace ops
 }  // namespace byhand

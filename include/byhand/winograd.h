@@ -95,36 +95,56 @@ void transform_weights(const real* w, int64_t C_out, int64_t C_in, real* U, cons
 // dw[o, c] += G^T dU[.][o][c] G for dU laid out as U: the adjoint of the above.
 void add_weight_grad(const real* dU, int64_t C_out, int64_t C_in, const Layout& L, real* dw);
 
-// Where the transformed arrays keep entry xi of tile t of channel c:
-// at[xi*plane + c*ld + t] (and U, dU entry xi of (o, c) at [xi*plane + o*ld + c]). The 16 planes are written (or read) side by side,
-// one vector of tiles in each per step of the transforms' loops; were they a
-// power of two apart (64 channels x 256 tiles x 4 bytes = 64 KiB), all 16
-// streams would fall on the same set of the L1 cache, which holds 12. So
-// planes() puts them one cache line more than a whole number of lines apart.
+// Where the transformed arrays keep entry xi of tile t of channel c (and U,
+// dU entry xi of (o, c), with o for t). Two layouts:
+//
+//   planes(C, T)     plain: at[xi*plane + c*T + t], 16 matrices (C x T), row
+//                    by row. The GEMMs write M and dV so; the weights are so.
+//   panels(C, T, w)  in panels of w tiles, as the micro-kernel reads its
+//                    position side (conv_gemm.h): at[xi*plane + (t/w)*w*C +
+//                    c*w + t%w]. The transforms write V and dM so, and the
+//                    GEMMs read them with no copy in between.
+//
+// In both, the 16 planes are written (or read) side by side, one vector of
+// tiles in each per step of the transforms' loops; were they a power of two
+// apart (64 channels x 256 tiles x 4 bytes = 64 KiB), all 16 streams would
+// fall on the same set of the L1 cache, which holds 12. So the planes are one
+// cache line more than a whole number of lines apart.
 struct Layout {
-  int64_t ld, plane;
+  int64_t ld, plane, panel;  // at[xi*plane + (t/ld)*panel + c*ld + t%ld]
   int64_t size() const { return kTile * plane; }
 };
 inline Layout planes(int64_t channels, int64_t T) {
-  return {T, (channels * T + 15) / 16 * 16 + 16};
+  return {T, (channels * T + 15) / 16 * 16 + 16, channels * T};
+}
+inline Layout panels(int64_t channels, int64_t T, int64_t w) {
+  const int64_t n_panels = (T + w - 1) / w;
+  return {w, (n_panels * w * channels + 15) / 16 * 16 + 16, w * channels};
 }
 
-// V (at Layout L) = (B^T d B)[xi] for tile t = 0 .. tiles()-1 of the padded
-// image xp (C, Hxp, Wxp): one image's tiles, in row-major order
-// (the caller offsets V by the tiles of earlier images).
-void transform_input(const Tiling& g, const real* xp, real* V, Layout L);
+// Zeroes the slots past tile T-1 of the last panel (panels layout), which
+// the micro-kernel reads (and drops): so that they hold no NaN.
+void zero_tail(real* A, const Layout& L, int64_t channels, int64_t T);
 
-// The adjoint: dxp (C, Hxp, Wxp) = sum over tiles of
-// B dV[.][c][t] B^T, each added at the tile's place. dxp is overwritten.
-void transform_input_grad(const Tiling& g, const real* dV, Layout L, real* dxp);
+// V (at Layout L) = (B^T d B)[xi] for the tiles of the padded image xp
+// (C, Hxp, Wxp), numbered first_tile, first_tile + 1, ... in row-major order
+// (first_tile: the tiles of the images before it in the group).
+void transform_input(const Tiling& g, const real* xp, real* V, const Layout& L,
+                     int64_t first_tile);
+
+// The adjoint: dxp (C, Hxp, Wxp) = sum over tiles of B dV[.][c][t] B^T, each
+// added at the tile's place. dxp is overwritten. dV: a plain layout.
+void transform_input_grad(const Tiling& g, const real* dV, const Layout& L, int64_t first_tile,
+                          real* dxp);
 
 // y (C_out, Ho, Wo) = A^T M[.][o][t] A, plus bias[o] (bias may be null), for
-// one image's tiles t = 0 .. tiles()-1 of M (C_out channels, at Layout L).
-void transform_output(const Tiling& g, int64_t C_out, const real* M, Layout L, const real* bias,
-                      real* y);
+// one image's tiles. M: a plain layout.
+void transform_output(const Tiling& g, int64_t C_out, const real* M, const Layout& L,
+                      int64_t first_tile, const real* bias, real* y);
 
 // The adjoint: dM (C_out channels, at Layout L) = (A dy[o, tile t] A^T)[xi],
 // with dy (C_out, Ho, Wo) and the outputs past Ho or Wo counted as 0.
-void transform_output_grad(const Tiling& g, int64_t C_out, const real* dy, real* dM, Layout L);
+void transform_output_grad(const Tiling& g, int64_t C_out, const real* dy, real* dM,
+                           const Layout& L, int64_t first_tile);
 
 }  // namespace byhand::winograd

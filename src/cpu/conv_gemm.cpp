@@ -42,14 +42,10 @@ static constexpr int64_t kL2Bytes = 512 * 1024;
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t whole_lines(int64_t numbers) { return ceil_div(numbers, 16) * 16; }
 
-struct Sides {
-  int64_t pos_width, chan_width;  // panel widths: positions, channels
-  bool positions_are_a;           // column-storing kernel: positions in the "a" panel
-};
 // The packing keeps a position panel's runs (below) in an array on the stack.
 static constexpr int64_t kMaxPanelWidth = 64;
 
-static Sides sides() {
+Sides sides() {
   const MicroTile tile = micro_tile();
   const Sides s = tile.prefers_rows ? Sides{tile.nr, tile.mr, false} : Sides{tile.mr, tile.nr, true};
   if (s.pos_width > kMaxPanelWidth)
@@ -79,15 +75,16 @@ static Blocking blocking(int64_t K, int64_t L, const Sides& s) {
   return {kc, lb, lb_max, whole_lines(kc * s.pos_width)};
 }
 
+int64_t weight_panel_stride(int64_t K) { return whole_lines(K * sides().chan_width); }
+
 int64_t weight_panels_size(int64_t M, int64_t K) {
-  const Sides s = sides();
-  return ceil_div(M, s.chan_width) * whole_lines(K * s.chan_width);
+  return ceil_div(M, sides().chan_width) * weight_panel_stride(K);
 }
 
 // panels[p*stride + k*w + t] = W[p*w + t][k] (w = chan_width; rows >= M
 // zero), each panel starting on a cache line.
 void pack_weight_panels(int64_t M, int64_t K, const real* W, int64_t ldw, real* panels) {
-  const int64_t w = sides().chan_width, stride = whole_lines(K * w);
+  const int64_t w = sides().chan_width, stride = weight_panel_stride(K);
   for (int64_t p = 0; p < ceil_div(M, w); ++p) {
     real* panel = panels + p * stride;
     for (int64_t k = 0; k < K; ++k)
@@ -218,9 +215,7 @@ static void pack_position_panel(const ConvGeometry& g, const real* xp, int64_t L
   for (int64_t k = 0; k < kc; ++k) std::fill(panel + k * w + filled, panel + (k + 1) * w, real(0));
 }
 
-// out += or = one tile: n_pos positions x n_chan channels, from a position
-// panel and a weight panel (k steps), out_tile at (first channel, first position).
-static void call_kernel(const Sides& s, int64_t n_pos, int64_t n_chan, int64_t k,
+void call_kernel(const Sides& s, int64_t n_pos, int64_t n_chan, int64_t k,
                         const real* pos_panel, const real* chan_panel, real beta, real* out_tile,
                         int64_t ldo) {
   if (s.positions_are_a)  // tile (positions x channels), stored column by column
@@ -290,12 +285,9 @@ int64_t conv_gemm_weight_grad_workspace_size(const ConvGeometry& g, int64_t G, i
          s.pos_width * whole_lines(kp);
 }
 
-// dst (cols x width, row-major) = the transpose of src (rows x cols, rows lds
-// apart), with zeros for the rows t >= rows up to the panel's width:
-//   dst[l*width + t] = t < rows ? src[t*lds + l] : 0        l < cols, t < width
-// That is how both of dW's operands are packed: a panel's step is one
-// position l, its width numbers the taps (or channels) t of that position.
-// With AVX-512 (floats), in blocks of 16 x 16 transposed inside 16 vector
+// pack_transposed (conv_gemm.h). That is how both of dW's operands are
+// packed: a panel's step is one position l, its width numbers the taps (or
+// channels) t of that position. With AVX-512 (floats), in blocks of 16 x 16 transposed inside 16 vector
 // registers: 16 loads, 64 shuffles and 16 stores, where the plain loop makes
 // 256 single-number stores to 16 different cache lines. The packing of dW's
 // tap panels (rows = 32 taps) is all transposes: it took half of
@@ -342,8 +334,8 @@ static void transpose_16x16(const float* src, int64_t lds, int n_rows, float* ds
 }
 #endif
 
-static void pack_transposed(const real* src, int64_t rows, int64_t cols, int64_t lds,
-                            int64_t width, real* dst) {
+void pack_transposed(const real* src, int64_t rows, int64_t cols, int64_t lds, int64_t width,
+                     real* dst) {
   int64_t l0 = 0;
 #if defined(__AVX512F__) && !defined(BYHAND_DOUBLE)
   for (; l0 + 16 <= cols; l0 += 16)

@@ -100,30 +100,57 @@ void add_weight_grad(const real* dU, int64_t C_out, int64_t C_in, const Layout& 
 // V = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: one 1-D pass
 // (d0 - d2, d1 + d2, d2 - d1, d1 - d3) along each of the 4 rows of the tile,
 // giving a[k][q], then the same down the columns.
-void transform_input(const Tiling& g, const real* xp, real* V, Layout L) {
+// The tiles j = j0, j0+1, ... of a row of tiles that share one panel of L:
+// `length` of them, tile j0 + j at `offset` + j (+ xi*plane + c*ld). With a
+// plain layout, the whole row.
+struct Run {
+  int64_t length, offset;
+};
+static inline Run run_at(const Layout& L, int64_t t, int64_t n) {
+  const int64_t slot = t % L.ld;
+  return {std::min(n, L.ld - slot), (t / L.ld) * L.panel + slot};
+}
+
+void zero_tail(real* A, const Layout& L, int64_t channels, int64_t T) {
+  const int64_t filled = T % L.ld;
+  if (filled == 0) return;
+  real* last = A + (T / L.ld) * L.panel;
+  for (int64_t xi = 0; xi < kTile; ++xi)
+    for (int64_t c = 0; c < channels; ++c)
+      std::fill(last + xi * L.plane + c * L.ld + filled, last + xi * L.plane + (c + 1) * L.ld,
+                real(0));
+}
+
+void transform_input(const Tiling& g, const real* xp, real* V, const Layout& L,
+                     int64_t first_tile) {
   const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Hx = g.padded_height(), Wx = g.padded_width();
-  const int64_t ldv = L.ld, plane = L.plane;
+  const int64_t plane = L.plane;
   for (int64_t c = 0; c < g.channels; ++c)
     for (int64_t i = 0; i < TH; ++i) {
-      const real* e[4];  // the tile row's 4 image rows
-      for (int k = 0; k < 4; ++k) e[k] = xp + (c * Hx + 2 * i + k) * Wx;
-      real* v = V + c * ldv + i * TW;  // v[xi*plane + j]: entry xi of tile (i, j)
+      for (int64_t j0 = 0; j0 < TW;) {
+        const Run r = run_at(L, first_tile + i * TW + j0, TW - j0);
+        const real* e[4];  // the tile row's 4 image rows, from tile j0 on
+        for (int k = 0; k < 4; ++k) e[k] = xp + (c * Hx + 2 * i + k) * Wx + 2 * j0;
+        real* v = V + c * L.ld + r.offset;  // v[xi*plane + j]: entry xi of tile (i, j0 + j)
 #pragma omp simd
-      for (int64_t j = 0; j < TW; ++j) {
-        real a[4][4];  // a[k] = the 1-D transform of row k of the tile
-        for (int k = 0; k < 4; ++k) {
-          const real d0 = e[k][2 * j], d1 = e[k][2 * j + 1], d2 = e[k][2 * j + 2], d3 = e[k][2 * j + 3];
-          a[k][0] = d0 - d2;
-          a[k][1] = d1 + d2;
-          a[k][2] = d2 - d1;
-          a[k][3] = d1 - d3;
+        for (int64_t j = 0; j < r.length; ++j) {
+          real a[4][4];  // a[k] = the 1-D transform of row k of the tile
+          for (int k = 0; k < 4; ++k) {
+            const real d0 = e[k][2 * j], d1 = e[k][2 * j + 1];
+            const real d2 = e[k][2 * j + 2], d3 = e[k][2 * j + 3];
+            a[k][0] = d0 - d2;
+            a[k][1] = d1 + d2;
+            a[k][2] = d2 - d1;
+            a[k][3] = d1 - d3;
+          }
+          for (int q = 0; q < 4; ++q) {  // down column q
+            v[(0 + q) * plane + j] = a[0][q] - a[2][q];
+            v[(4 + q) * plane + j] = a[1][q] + a[2][q];
+            v[(8 + q) * plane + j] = a[2][q] - a[1][q];
+            v[(12 + q) * plane + j] = a[1][q] - a[3][q];
+          }
         }
-        for (int q = 0; q < 4; ++q) {  // down column q
-          v[(0 + q) * plane + j] = a[0][q] - a[2][q];
-          v[(4 + q) * plane + j] = a[1][q] + a[2][q];
-          v[(8 + q) * plane + j] = a[2][q] - a[1][q];
-          v[(12 + q) * plane + j] = a[1][q] - a[3][q];
-        }
+        j0 += r.length;
       }
     }
 }
@@ -135,9 +162,11 @@ void transform_input(const Tiling& g, const real* xp, real* V, Layout L) {
 // two tiles touch the same pixel, and
 // the loop over tiles stays a vector loop. Rows overlap too; tile rows are
 // added one after the other.
-void transform_input_grad(const Tiling& g, const real* dV, Layout L, real* dxp) {
+void transform_input_grad(const Tiling& g, const real* dV, const Layout& L, int64_t first_tile,
+                          real* dxp) {
   const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Hx = g.padded_height(), Wx = g.padded_width();
-  const int64_t ldv = L.ld, plane = L.plane;
+  const int64_t ldv = L.ld, plane = L.plane;  // plain: tile t at column t
+  dV += first_tile;
   std::fill(dxp, dxp + g.padded_size(), real(0));
   for (int64_t c = 0; c < g.channels; ++c)
     for (int64_t i = 0; i < TH; ++i) {
@@ -189,10 +218,11 @@ static inline __attribute__((always_inline)) OutputTile output_tile(const real* 
           s1[0] + s1[1] + s1[2] + b, s1[1] - s1[2] - s1[3] + b};
 }
 
-void transform_output(const Tiling& g, int64_t C_out, const real* M, Layout L, const real* bias,
-                      real* y) {
+void transform_output(const Tiling& g, int64_t C_out, const real* M, const Layout& L,
+                      int64_t first_tile, const real* bias, real* y) {
   const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Ho = g.out_height(), Wo = g.out_width();
-  const int64_t ldm = L.ld, plane = L.plane;
+  const int64_t ldm = L.ld, plane = L.plane;  // plain: tile t at column t
+  M += first_tile;
   const int64_t full_w = Wo / 2;  // tiles whose two columns are both outputs
   std::vector<real> spare(size_t(2 * TW));  // takes the row past an odd Ho
   for (int64_t o = 0; o < C_out; ++o) {
@@ -238,21 +268,29 @@ static inline __attribute__((always_inline)) void output_grad_tile(real y00, rea
   }
 }
 
-void transform_output_grad(const Tiling& g, int64_t C_out, const real* dy, real* dM, Layout L) {
+void transform_output_grad(const Tiling& g, int64_t C_out, const real* dy, real* dM,
+                           const Layout& L, int64_t first_tile) {
   const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Ho = g.out_height(), Wo = g.out_width();
-  const int64_t ldm = L.ld, plane = L.plane;
-  const int64_t full_w = Wo / 2;
+  const int64_t plane = L.plane;
+  const int64_t full_w = Wo / 2;  // tiles whose two columns are both outputs
   const std::vector<real> zeros(size_t(Wo), real(0));  // dy of the row past an odd Ho
   for (int64_t o = 0; o < C_out; ++o)
     for (int64_t i = 0; i < TH; ++i) {
       const real* y0 = dy + (o * Ho + 2 * i) * Wo;
       const real* y1 = 2 * i + 1 < Ho ? y0 + Wo : zeros.data();
-      real* d = dM + o * ldm + i * TW;
+      for (int64_t j0 = 0; j0 < TW;) {
+        const Run r = run_at(L, first_tile + i * TW + j0, TW - j0);
+        real* d = dM + o * L.ld + r.offset;  // tile j0 + j at d[j]
+        const real* z0 = y0 + 2 * j0;
+        const real* z1 = y1 + 2 * j0;
+        const int64_t full = std::min(r.length, full_w - j0);
 #pragma omp simd
-      for (int64_t j = 0; j < full_w; ++j)
-        output_grad_tile(y0[2 * j], y0[2 * j + 1], y1[2 * j], y1[2 * j + 1], d + j, plane);
-      if (full_w < TW)  // odd Wo: the last tile's second column is past the edge
-        output_grad_tile(y0[2 * full_w], 0, y1[2 * full_w], 0, d + full_w, plane);
+        for (int64_t j = 0; j < full; ++j)
+          output_grad_tile(z0[2 * j], z0[2 * j + 1], z1[2 * j], z1[2 * j + 1], d + j, plane);
+        if (j0 + r.length > full_w)  // odd Wo: the last tile's second column is past the edge
+          output_grad_tile(y0[2 * full_w], 0, y1[2 * full_w], 0, d + (full_w - j0), plane);
+        j0 += r.length;
+      }
     }
 }
 

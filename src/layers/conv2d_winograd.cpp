@@ -36,30 +36,85 @@ static winograd::Tiling tiling(const ConvGeometry& g) {
   return {g.channels, g.height, g.width, g.padding};
 }
 
-// The 16 GEMMs go through conv_gemm (conv_gemm.h), the convolution as one
-// GEMM on BLIS's micro-kernel, used here for its plain matrix product: a
-// matrix B (K x T) is the image of a 1x1 convolution with K channels of 1 x T
-// pixels, whose im2col is B itself. So
-//   conv_gemm(as_image(K, T), B, ...)                 out (M x T)  = W · B
-//   conv_gemm_weight_grad(as_image(K, T), B, dY, ...) dW  (M x K) += dY · B^T
-// with W packed once per call (pack_weight_panels), and no BLIS call per GEMM
-// (each is small: 64 x 64 x 128 on the benchmark layer, where ops::gemm, with
-// its own packing and set-up every call, ran at 60-85 GFLOP/s on one core).
-static ConvGeometry as_image(int64_t K, int64_t T) { return {K, 1, T, 1, 1, 0}; }
+// The 16 GEMMs run on BLIS's micro-kernel through conv_gemm's pieces
+// (conv_gemm.h: sides, call_kernel, pack_transposed), with no packing of the
+// tile side: the transforms write V and dM in the micro-kernel's panels
+// (winograd::panels), and W's 16 transformed matrices are packed once per
+// call. (First versions: ops::gemm, with BLIS's own packing and set-up for
+// each small product, 64 x 64 x 128 here, ran at 60-85 GFLOP/s on one core;
+// conv_gemm on V as a 1x1 "image", which copies V into panels, left 8% of
+// the layer's time in that copy.)
+//
+// out[xi] (M x T, plain layout Lo) = W[xi] (M x K, packed: w_panels + xi *
+// w_size) · B[xi] (K x T, panels layout Lb), for xi = 0..15.
+static void products(const ops::Sides& s, const real* w_panels, int64_t w_size, int64_t M,
+                     int64_t K, const real* B, const winograd::Layout& Lb, int64_t T, real* out,
+                     const winograd::Layout& Lo) {
+  const int64_t stride = ops::weight_panel_stride(K), pw = s.pos_width, cw = s.chan_width;
+  for (int64_t xi = 0; xi < kTile; ++xi)
+    for (int64_t p0 = 0; p0 < T; p0 += pw) {  // one panel of tiles, k = K steps ...
+      const real* tiles = B + xi * Lb.plane + p0 / pw * Lb.panel;
+      for (int64_t j = 0; j * cw < M; ++j)   // ... times each panel of W's rows
+        ops::call_kernel(s, std::min(pw, T - p0), std::min(cw, M - j * cw), K, tiles,
+                         w_panels + xi * w_size + j * stride, 0,
+                         out + xi * Lo.plane + j * cw * Lo.ld + p0, Lo.ld);
+    }
+}
 
-// One thread's slice of workspace_: V (16, C_in, T), M (16, C_out, T), one
-// padded image's gradient (C_in, Hx, Wx), and conv_gemm's packed panels.
+// dU[xi] (M x K, plain layout Lu) += dM[xi] (M x T, panels Ld) · V[xi]^T
+// (T x K, V: K x T in panels Lv), for xi = 0..15: the sum runs over the
+// tiles, so both sides are packed tile by tile (a panel's step is one tile),
+// by transposes, as conv_gemm_weight_grad packs dW's. pack: weight_grad_pack_size.
+static int64_t weight_grad_pack_size(const ops::Sides& s, int64_t M, int64_t T) {
+  return lines(T * s.pos_width) + (M + s.chan_width - 1) / s.chan_width * lines(T * s.chan_width);
+}
+static void weight_grad_products(const ops::Sides& s, const real* dM, const winograd::Layout& Ld,
+                                 int64_t M, const real* V, const winograd::Layout& Lv, int64_t K,
+                                 int64_t T, real* dU, const winograd::Layout& Lu, real* pack) {
+  const int64_t kw = s.pos_width, cw = s.chan_width;  // K in panels of kw, M of cw
+  real* k_panel = pack;                                // (T steps of kw)
+  real* m_panels = pack + lines(T * kw);               // (M/cw panels of T steps of cw)
+  const int64_t m_stride = lines(T * cw);
+  // Columns in blocks that never straddle two panels of Ld or Lv (both Ld.ld
+  // = Lv.ld = pos_width wide): 16 at a time for the 16x16 transposes.
+  const int64_t block = Ld.ld % 16 == 0 ? 16 : Ld.ld;
+  auto column = [](const real* A, const winograd::Layout& L, int64_t row, int64_t t) {
+    return A + t / L.ld * L.panel + row * L.ld + t % L.ld;  // A[row][t], panels layout
+  };
+  for (int64_t xi = 0; xi < kTile; ++xi) {
+    const real* dM_xi = dM + xi * Ld.plane;
+    const real* V_xi = V + xi * Lv.plane;
+    for (int64_t j = 0; j * cw < M; ++j)  // m_panels[j][t][r] = dM[xi][j*cw + r][t]
+      for (int64_t t0 = 0; t0 < T; t0 += block)
+        ops::pack_transposed(column(dM_xi, Ld, j * cw, t0), std::min(cw, M - j * cw),
+                             std::min(block, T - t0), Ld.ld, cw, m_panels + j * m_stride + t0 * cw);
+    for (int64_t k0 = 0; k0 < K; k0 += kw) {
+      for (int64_t t0 = 0; t0 < T; t0 += block)  // k_panel[t][r] = V[xi][k0 + r][t]
+        ops::pack_transposed(column(V_xi, Lv, k0, t0), std::min(kw, K - k0),
+                             std::min(block, T - t0), Lv.ld, kw, k_panel + t0 * kw);
+      for (int64_t j = 0; j * cw < M; ++j)
+        ops::call_kernel(s, std::min(kw, K - k0), std::min(cw, M - j * cw), T, k_panel,
+                         m_panels + j * m_stride, 1, dU + xi * Lu.plane + j * cw * Lu.ld + k0,
+                         Lu.ld);
+    }
+  }
+}
+
+// One thread's slice of workspace_, for a group of T tiles: V (16, C_in, T,
+// panels), M (16, C_out, T: plain in forward; dM, panels, in backward), dV
+// (16, C_in, T, plain), one padded image's gradient (C_in, Hx, Wx), and the
+// packing of the weight gradient's products.
 struct WinogradSlice {
-  int64_t V, M, dxp, packed;
-  int64_t total() const { return V + M + dxp + packed; }
+  int64_t V, M, dV, dxp, pack;
+  int64_t total() const { return V + M + dV + dxp + pack; }
 };
 static WinogradSlice winograd_slice(const winograd::Tiling& w, int64_t C_out, int64_t group) {
-  const int64_t T = group * w.tiles(), C_in = w.channels;
-  const int64_t packed = std::max({ops::conv_gemm_workspace_size(as_image(C_in, T), 1),
-                                   ops::conv_gemm_workspace_size(as_image(C_out, T), 1),
-                                   ops::conv_gemm_weight_grad_workspace_size(as_image(C_in, T), 1, C_out)});
-  return {winograd::planes(C_in, T).size(), winograd::planes(C_out, T).size(),
-          lines(w.padded_size()), lines(packed)};
+  const ops::Sides s = ops::sides();
+  const int64_t T = group * w.tiles(), C_in = w.channels, pw = s.pos_width;
+  return {winograd::panels(C_in, T, pw).size(),
+          std::max(winograd::planes(C_out, T).size(), winograd::panels(C_out, T, pw).size()),
+          winograd::planes(C_in, T).size(), lines(w.padded_size()),
+          weight_grad_pack_size(s, C_out, T)};
 }
 
 // U (16 planes of M x K, at Layout L) -> 16 packed weight sides for
@@ -111,24 +166,24 @@ void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g)
   const real* b = has_bias_ ? bias.value.data() : nullptr;
   const int64_t Ho = g.out_height(), Wo = g.out_width();
 
+  const ops::Sides s = ops::sides();
+
   run_on_threads(split.threads, [&](int t) {
-    real* V = workspace_.data() + t * slice.total();  // (16, C_in, T)
-    real* M = V + slice.V;                            // (16, C_out, T)
-    real* packed = M + slice.M + slice.dxp;           // conv_gemm's panels
+    real* V = workspace_.data() + t * slice.total();  // (16, C_in, T), panels
+    real* M = V + slice.V;                            // (16, C_out, T), plain
     for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
       const int64_t G = std::min(split.group, split.first(t + 1, N) - n), T = G * tiles;
-      const winograd::Layout Lv = winograd::planes(in_, T), Lm = winograd::planes(out_, T);
+      const winograd::Layout Lv = winograd::panels(in_, T, s.pos_width);
+      const winograd::Layout Lm = winograd::planes(out_, T);
       for (int64_t m = 0; m < G; ++m) {
         real* xp = x_padded_.data() + (n + m) * w.padded_size();
         winograd::pad_input(w, x.data() + (n + m) * w.image_size(), xp);
-        winograd::transform_input(w, xp, V + m * tiles, Lv);
+        winograd::transform_input(w, xp, V, Lv, m * tiles);
       }
-      for (int64_t xi = 0; xi < kTile; ++xi)  // M[xi] (C_out, T) = U[xi] (C_out, C_in) · V[xi] (C_in, T)
-        ops::conv_gemm(as_image(in_, T), V + xi * Lv.plane, 1,
-                       weight_panels_.data() + xi * packed_size(out_, in_), out_,
-                       M + xi * Lm.plane, T, packed);
+      winograd::zero_tail(V, Lv, in_, T);
+      products(s, weight_panels_.data(), packed_size(out_, in_), out_, in_, V, Lv, T, M, Lm);
       for (int64_t m = 0; m < G; ++m)
-        winograd::transform_output(w, out_, M + m * tiles, Lm, b,
+        winograd::transform_output(w, out_, M, Lm, m * tiles, b,
                                    y.data() + (n + m) * out_ * Ho * Wo);
     }
   });
@@ -162,21 +217,26 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
                           winograd_weights_.data() + Lu.size(), weight_panels_.data());
   }
 
+  const ops::Sides s = ops::sides();
+
   run_on_threads(split.threads, [&](int t) {
-    real* V = workspace_.data() + t * slice.total();  // (16, C_in, T), then dV
-    real* dM = V + slice.V;                           // (16, C_out, T)
-    real* dxp = dM + slice.M;                         // (C_in, Hx, Wx)
-    real* packed = dxp + slice.dxp;                   // conv_gemm's panels
+    real* V = workspace_.data() + t * slice.total();  // (16, C_in, T), panels
+    real* dM = V + slice.V;                           // (16, C_out, T), panels
+    real* dV = dM + slice.M;                          // (16, C_in, T), plain
+    real* dxp = dV + slice.dV;                        // (C_in, Hx, Wx)
+    real* pack = dxp + slice.dxp;                     // weight_grad_products' panels
     real* dU_t = grad_partials_.data() + t * partial_size;
     real* db_t = dU_t + dU_size;
     std::fill(dU_t, dU_t + dU_size + out_, real(0));
     for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
       const int64_t G = std::min(split.group, split.first(t + 1, N) - n), T = G * tiles;
-      const winograd::Layout Lv = winograd::planes(in_, T), Lm = winograd::planes(out_, T);
+      const winograd::Layout Lv = winograd::panels(in_, T, s.pos_width);
+      const winograd::Layout Lm = winograd::panels(out_, T, s.pos_width);
+      const winograd::Layout Ldv = winograd::planes(in_, T);
       for (int64_t m = 0; m < G; ++m) {
         const real* dy_m = dy.data() + (n + m) * out_ * P;
-        winograd::transform_input(w, x_padded_.data() + (n + m) * w.padded_size(), V + m * tiles, Lv);
-        winograd::transform_output_grad(w, out_, dy_m, dM + m * tiles, Lm);
+        winograd::transform_input(w, x_padded_.data() + (n + m) * w.padded_size(), V, Lv, m * tiles);
+        winograd::transform_output_grad(w, out_, dy_m, dM, Lm, m * tiles);
         if (has_bias_)
           for (int64_t o = 0; o < out_; ++o) {
             real sum = 0;
@@ -185,16 +245,12 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
             db_t[o] += sum;
           }
       }
-      for (int64_t xi = 0; xi < kTile; ++xi)  // dU[xi] (C_out, C_in) += dM[xi] (C_out, T) · V[xi]^T
-        ops::conv_gemm_weight_grad(as_image(in_, T), V + xi * Lv.plane, 1, dM + xi * Lm.plane, T,
-                                   out_, dU_t + xi * Lu.plane, in_, packed);
+      winograd::zero_tail(dM, Lm, out_, T);
+      weight_grad_products(s, dM, Lm, out_, V, Lv, in_, T, dU_t, Lu, pack);  // dU += dM · V^T
       if (!want_dx) continue;
-      for (int64_t xi = 0; xi < kTile; ++xi)  // dV[xi] (C_in, T) = U[xi]^T (C_in, C_out) · dM[xi]
-        ops::conv_gemm(as_image(out_, T), dM + xi * Lm.plane, 1,
-                       weight_panels_.data() + xi * packed_size(in_, out_), in_,
-                       V + xi * Lv.plane, T, packed);
-      for (int64_t m = 0; m < G; ++m) {
-        winograd::transform_input_grad(w, V + m * tiles, Lv, dxp);
+      products(s, weight_panels_.data(), packed_size(in_, out_), in_, out_, dM, Lm, T, dV, Ldv);
+      for (int64_t m = 0; m < G; ++m) {                                      // dV = U^T · dM
+        winograd::transform_input_grad(w, dV, Ldv, m * tiles, dxp);
         winograd::crop_input(w, dxp, dx.data() + (n + m) * w.image_size());
       }
     }

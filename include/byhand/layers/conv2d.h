@@ -46,7 +46,7 @@
 // F(2x2, 3x3) (winograd.h, conv2d_winograd.cpp): the same sums with 2.25x
 // fewer multiplications, as 16 GEMMs between cheap transforms, forward and
 // backward. On the benchmark layer (64 channels, 16x16, batch 32) it runs
-// forward+backward 1.3-1.5x faster than im2col + GEMM (bench/bench_conv.cpp).
+// forward+backward 1.7x faster than im2col + GEMM (bench/bench_conv.cpp).
 //
 // All roads give the same numbers up to rounding, and tests check each
 // against the 7-loop definition. set_algorithm() picks one by hand (the tests
@@ -103,11 +103,12 @@ class Conv2d : public Layer {
   enum class Algorithm { Auto, Im2col, Direct, Winograd };
   // When Auto takes Winograd: a 3x3 kernel, stride 1, at least 32 channels in
   // and out, and images of at least 16 outputs (4x4). Measured, fwd+bwd on
-  // one core, im2col / Winograd time: 64 channels 16x16 1.5x, 56x56 1.4-1.5x,
-  // 7x7 1.05x; 32 channels 32x32 1.3x, 14x14 0.9-1.0x; 16 channels 28x28
-  // 1.0x, 14x14 0.8-0.9x (small GEMMs: K = C_in); 128 channels 4x4 1.3x; 512
-  // channels 2x2 0.8x (one tile an image, and the weights' transforms, 16 x
-  // C_in x C_out numbers every step, outweigh the savings).
+  // one core, im2col time / Winograd time: 64 channels 16x16 1.7-1.9x, 56x56
+  // 1.3x, 7x7 1.1x; 32 channels 32x32 1.5x, 14x14 1.2x; 16 channels 28x28 and
+  // 14x14 1.0x (small GEMMs: K = C_in); 128 channels 4x4 1.4x; 256 channels
+  // 4x4 1.0x (batch 32) to 1.2x (batch 64); 512 channels 2x2 0.5-0.9x (one
+  // tile an image, and the weights' transforms, 16 x C_in x C_out numbers
+  // every step whatever the batch, outweigh the savings).
   static constexpr int64_t kWinogradMinChannels = 32;
   static constexpr int64_t kWinogradMinOutputs = 16;
   void set_algorithm(Algorithm a) { algorithm_ = a; }
