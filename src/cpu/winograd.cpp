@@ -5,8 +5,9 @@
 // rows of the tile and one over its columns, each a few additions. The inner
 // loops run over the tiles j of one row of tiles, so that the compiler can
 // put 16 neighbouring tiles in one vector register: the results for one
-// entry xi of 16 tiles are contiguous in V and M (index t = i*tiles_w + j),
-// and the tiles' inputs are every other pixel of an image row.
+// entry xi of neighbouring tiles are contiguous in V and M (index t =
+// i*tiles_w + j; in the panels layout, within one panel), and the tiles'
+// inputs are every other pixel of an image row.
 #include "byhand/winograd.h"
 
 #include <algorithm>
@@ -47,23 +48,24 @@ void crop_input(const Tiling& g, const real* xp, real* x) {
 void transform_weights(const real* w, int64_t C_out, int64_t C_in, real* U, const Layout& L) {
   const int64_t plane = L.plane, ld = L.ld;
 #pragma omp parallel for if (C_out * C_in >= 4096)
-  for (int64_t o = 0; o < C_out; ++o)
+  for (int64_t o = 0; o < C_out; ++o) {
 #pragma omp simd
-  for (int64_t c = 0; c < C_in; ++c) {
-    const int64_t oc = o * ld + c;
-    const real* k = w + (o * C_in + c) * 9;  // k[a*3 + b]
-    real Gk[4][3];               // G k (4 x 3)
-    for (int b = 0; b < 3; ++b) {
-      Gk[0][b] = k[b];
-      Gk[1][b] = (k[b] + k[3 + b] + k[6 + b]) * real(0.5);
-      Gk[2][b] = (k[b] - k[3 + b] + k[6 + b]) * real(0.5);
-      Gk[3][b] = k[6 + b];
-    }
-    for (int a = 0; a < 4; ++a) {  // (G k) G^T, row by row
-      U[(a * 4 + 0) * plane + oc] = Gk[a][0];
-      U[(a * 4 + 1) * plane + oc] = (Gk[a][0] + Gk[a][1] + Gk[a][2]) * real(0.5);
-      U[(a * 4 + 2) * plane + oc] = (Gk[a][0] - Gk[a][1] + Gk[a][2]) * real(0.5);
-      U[(a * 4 + 3) * plane + oc] = Gk[a][2];
+    for (int64_t c = 0; c < C_in; ++c) {
+      const int64_t oc = o * ld + c;           // (o, c) in a plane of U
+      const real* k = w + (o * C_in + c) * 9;  // k[a*3 + b]
+      real Gk[4][3];                           // G k (4 x 3)
+      for (int b = 0; b < 3; ++b) {
+        Gk[0][b] = k[b];
+        Gk[1][b] = (k[b] + k[3 + b] + k[6 + b]) * real(0.5);
+        Gk[2][b] = (k[b] - k[3 + b] + k[6 + b]) * real(0.5);
+        Gk[3][b] = k[6 + b];
+      }
+      for (int a = 0; a < 4; ++a) {  // (G k) G^T, row by row
+        U[(a * 4 + 0) * plane + oc] = Gk[a][0];
+        U[(a * 4 + 1) * plane + oc] = (Gk[a][0] + Gk[a][1] + Gk[a][2]) * real(0.5);
+        U[(a * 4 + 2) * plane + oc] = (Gk[a][0] - Gk[a][1] + Gk[a][2]) * real(0.5);
+        U[(a * 4 + 3) * plane + oc] = Gk[a][2];
+      }
     }
   }
 }
@@ -73,33 +75,31 @@ void transform_weights(const real* w, int64_t C_out, int64_t C_in, real* U, cons
 void add_weight_grad(const real* dU, int64_t C_out, int64_t C_in, const Layout& L, real* dw) {
   const int64_t plane = L.plane, ld = L.ld;
 #pragma omp parallel for if (C_out * C_in >= 4096)
-  for (int64_t o = 0; o < C_out; ++o)
+  for (int64_t o = 0; o < C_out; ++o) {
 #pragma omp simd
-  for (int64_t c = 0; c < C_in; ++c) {
-    const int64_t oc = o * ld + c;
-    real D[4][4];
-    for (int xi = 0; xi < 16; ++xi) D[xi / 4][xi % 4] = dU[xi * plane + oc];
-    real GtD[3][4];  // G^T D (3 x 4)
-    for (int q = 0; q < 4; ++q) {
-      const real half_sum = (D[1][q] + D[2][q]) * real(0.5);
-      GtD[0][q] = D[0][q] + half_sum;
-      GtD[1][q] = (D[1][q] - D[2][q]) * real(0.5);
-      GtD[2][q] = half_sum + D[3][q];
-    }
-    real* k = dw + (o * C_in + c) * 9;
-    for (int a = 0; a < 3; ++a) {  // (G^T D) G, row by row
-      const real half_sum = (GtD[a][1] + GtD[a][2]) * real(0.5);
-      k[a * 3 + 0] += GtD[a][0] + half_sum;
-      k[a * 3 + 1] += (GtD[a][1] - GtD[a][2]) * real(0.5);
-      k[a * 3 + 2] += half_sum + GtD[a][3];
+    for (int64_t c = 0; c < C_in; ++c) {
+      const int64_t oc = o * ld + c;  // (o, c) in a plane of dU
+      real D[4][4];
+      for (int xi = 0; xi < 16; ++xi) D[xi / 4][xi % 4] = dU[xi * plane + oc];
+      real GtD[3][4];  // G^T D (3 x 4)
+      for (int q = 0; q < 4; ++q) {
+        const real half_sum = (D[1][q] + D[2][q]) * real(0.5);
+        GtD[0][q] = D[0][q] + half_sum;
+        GtD[1][q] = (D[1][q] - D[2][q]) * real(0.5);
+        GtD[2][q] = half_sum + D[3][q];
+      }
+      real* k = dw + (o * C_in + c) * 9;
+      for (int a = 0; a < 3; ++a) {  // (G^T D) G, row by row
+        const real half_sum = (GtD[a][1] + GtD[a][2]) * real(0.5);
+        k[a * 3 + 0] += GtD[a][0] + half_sum;
+        k[a * 3 + 1] += (GtD[a][1] - GtD[a][2]) * real(0.5);
+        k[a * 3 + 2] += half_sum + GtD[a][3];
+      }
     }
   }
 }
 
-// ---------------------------------------------------------------- input
-// V = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: one 1-D pass
-// (d0 - d2, d1 + d2, d2 - d1, d1 - d3) along each of the 4 rows of the tile,
-// giving a[k][q], then the same down the columns.
+// ---------------------------------------------------------------- layouts
 // The tiles j = j0, j0+1, ... of a row of tiles that share one panel of L:
 // `length` of them, tile j0 + j at `offset` + j (+ xi*plane + c*ld). With a
 // plain layout, the whole row.
@@ -121,6 +121,10 @@ void zero_tail(real* A, const Layout& L, int64_t channels, int64_t T) {
                 real(0));
 }
 
+// ---------------------------------------------------------------- input
+// V = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: one 1-D pass
+// (d0 - d2, d1 + d2, d2 - d1, d1 - d3) along each of the 4 rows of the tile,
+// giving a[k][q], then the same down the columns.
 void transform_input(const Tiling& g, const real* xp, real* V, const Layout& L,
                      int64_t first_tile) {
   const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Hx = g.padded_height(), Wx = g.padded_width();
