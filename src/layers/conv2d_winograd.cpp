@@ -7,7 +7,13 @@
 // share of the batch, a group of G images at a time, their tiles side by side
 // (T = G * tiles per image columns) so that the 16 GEMMs are wide enough, and
 // small enough that V and M stay in the core's L2 cache between the transform
-// that writes them and the GEMM that reads them.
+// that writes them and the GEMM that reads them. A batch of one image has
+// one thread for it: then the 16 products (about half the time) share the
+// cores, the transforms do not (an OpenMP region inside another's thread
+// costs ~0.8 us even when it does not start threads, and the transforms are
+// called image by image).
+#include <omp.h>
+
 #include <algorithm>
 
 #include "byhand/conv_gemm.h"
@@ -51,6 +57,7 @@ static void products(const ops::Sides& s, const real* w_panels, int64_t w_size, 
                      int64_t K, const real* B, const winograd::Layout& Lb, int64_t T, real* out,
                      const winograd::Layout& Lo) {
   const int64_t stride = ops::weight_panel_stride(K), pw = s.pos_width, cw = s.chan_width;
+#pragma omp parallel for if (!omp_in_parallel())  // a batch of one: the 16 products share the cores
   for (int64_t xi = 0; xi < kTile; ++xi)
     for (int64_t p0 = 0; p0 < T; p0 += pw) {  // one panel of tiles, k = K steps ...
       const real* tiles = B + xi * Lb.plane + p0 / pw * Lb.panel;
@@ -64,7 +71,8 @@ static void products(const ops::Sides& s, const real* w_panels, int64_t w_size, 
 // dU[xi] (M x K, plain layout Lu) += dM[xi] (M x T, panels Ld) · V[xi]^T
 // (T x K, V: K x T in panels Lv), for xi = 0..15: the sum runs over the
 // tiles, so both sides are packed tile by tile (a panel's step is one tile),
-// by transposes, as conv_gemm_weight_grad packs dW's. pack: weight_grad_pack_size.
+// by transposes, as conv_gemm_weight_grad packs dW's. pack: weight_grad_pack_size
+// numbers for each thread that may share the 16 products (a batch of one).
 static int64_t weight_grad_pack_size(const ops::Sides& s, int64_t M, int64_t T) {
   return lines(T * s.pos_width) + (M + s.chan_width - 1) / s.chan_width * lines(T * s.chan_width);
 }
@@ -72,8 +80,6 @@ static void weight_grad_products(const ops::Sides& s, const real* dM, const wino
                                  int64_t M, const real* V, const winograd::Layout& Lv, int64_t K,
                                  int64_t T, real* dU, const winograd::Layout& Lu, real* pack) {
   const int64_t kw = s.pos_width, cw = s.chan_width;  // K in panels of kw, M of cw
-  real* k_panel = pack;                                // (T steps of kw)
-  real* m_panels = pack + lines(T * kw);               // (M/cw panels of T steps of cw)
   const int64_t m_stride = lines(T * cw);
   // Columns in blocks that never straddle two panels of Ld or Lv (both Ld.ld
   // = Lv.ld = pos_width wide): 16 at a time for the 16x16 transposes.
@@ -81,7 +87,10 @@ static void weight_grad_products(const ops::Sides& s, const real* dM, const wino
   auto column = [](const real* A, const winograd::Layout& L, int64_t row, int64_t t) {
     return A + t / L.ld * L.panel + row * L.ld + t % L.ld;  // A[row][t], panels layout
   };
+#pragma omp parallel for if (!omp_in_parallel())  // a batch of one: the 16 products share the cores
   for (int64_t xi = 0; xi < kTile; ++xi) {
+    real* k_panel = pack + omp_get_thread_num() * weight_grad_pack_size(s, M, T);  // (T steps of kw)
+    real* m_panels = k_panel + lines(T * kw);  // (M/cw panels of T steps of cw)
     const real* dM_xi = dM + xi * Ld.plane;
     const real* V_xi = V + xi * Lv.plane;
     for (int64_t j = 0; j * cw < M; ++j)  // m_panels[j][t][r] = dM[xi][j*cw + r][t]
@@ -108,13 +117,15 @@ struct WinogradSlice {
   int64_t V, M, dV, dxp, pack;
   int64_t total() const { return V + M + dV + dxp + pack; }
 };
-static WinogradSlice winograd_slice(const winograd::Tiling& w, int64_t C_out, int64_t group) {
+static WinogradSlice winograd_slice(const winograd::Tiling& w, int64_t C_out,
+                                    const BatchSplit& split) {
   const ops::Sides s = ops::sides();
-  const int64_t T = group * w.tiles(), C_in = w.channels, pw = s.pos_width;
+  const int64_t T = split.group * w.tiles(), C_in = w.channels, pw = s.pos_width;
+  const int64_t sharing = split.threads == 1 ? num_threads() : 1;  // threads inside one slice
   return {winograd::panels(C_in, T, pw).size(),
           std::max(winograd::planes(C_out, T).size(), winograd::panels(C_out, T, pw).size()),
           winograd::planes(C_in, T).size(), lines(w.padded_size()),
-          weight_grad_pack_size(s, C_out, T)};
+          sharing * weight_grad_pack_size(s, C_out, T)};
 }
 
 // U (16 planes of M x K, at Layout L) -> 16 packed weight sides for
@@ -155,7 +166,7 @@ void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g)
   const winograd::Tiling w = tiling(g);
   const int64_t N = x.dim(0), tiles = w.tiles();
   const BatchSplit split = split_batch(N, tiles, winograd_columns(in_, out_));
-  const WinogradSlice slice = winograd_slice(w, out_, split.group);
+  const WinogradSlice slice = winograd_slice(w, out_, split);
   x_padded_.resize({N, in_, w.padded_height(), w.padded_width()});
   workspace_.resize({split.threads, slice.total()});
   const winograd::Layout Lu = winograd::planes(out_, in_);  // U (16, C_out, C_in)
@@ -203,7 +214,7 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
   const int64_t N = dy.dim(0), tiles = w.tiles();
   const int64_t Ho = g.out_height(), Wo = g.out_width(), P = Ho * Wo;
   const BatchSplit split = split_batch(N, tiles, winograd_columns(in_, out_));
-  const WinogradSlice slice = winograd_slice(w, out_, split.group);
+  const WinogradSlice slice = winograd_slice(w, out_, split);
   const winograd::Layout Lu = winograd::planes(out_, in_);  // U and dU (16, C_out, C_in)
   const int64_t dU_size = Lu.size(), partial_size = lines(dU_size + out_);  // dU then db
   const bool want_dx = input_grad();
