@@ -42,19 +42,19 @@
 // first layer) runs far below the machine's peak; for such layers the plain
 // loops are 3 to 5 times faster.
 //
-// 3x3 kernels with stride 1 (ResNet's, VGG's) take a third road, WINOGRAD
-// F(2x2, 3x3) (winograd.h, conv2d_winograd.cpp): the same sums with 2.25x
-// fewer multiplications, as 16 GEMMs between cheap transforms, forward and
-// backward. On the benchmark layer (64 channels, 16x16, batch 32) it runs
+// 3x3 kernels with stride 1 and 32 channels or more (ResNet's, VGG's) take a
+// third road, WINOGRAD F(2x2, 3x3) (winograd.h, conv2d_winograd.cpp): the
+// same sums with 2.25x fewer multiplications, as 16 GEMMs between cheap
+// transforms, forward and backward. On the benchmark layer (64 channels, 16x16, batch 32) it runs
 // forward+backward 1.7x faster than im2col + GEMM (bench/bench_conv.cpp).
 //
 // All roads give the same numbers up to rounding, and tests check each
 // against the 7-loop definition. set_algorithm() picks one by hand (the tests
 // and lesson 4 use it); the default, Auto, picks by the layer's shape.
 //
-// As for every layer
-// (layer.h), backward overwrites dx and ADDS to weight.grad and bias.grad; with
-// set_input_grad(false) it skips dx, a third of its work.
+// As for every layer (layer.h), backward overwrites dx and ADDS to
+// weight.grad and bias.grad; with set_input_grad(false) it skips dx, a third
+// of its work.
 //
 // Default initialisation is PyTorch's (init::linear_default_): W and b uniform
 // in ±1/sqrt(C_in*kh*kw), drawn from byhand::global_rng() unless an Rng is given.
