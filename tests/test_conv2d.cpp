@@ -94,7 +94,7 @@ TEST_CASE("Conv2d: the fast forward (im2col + GEMM, Winograd) equals the naive s
            ConvCase{7, 16, 8, 12, 12, 3, 1, 1, true},    // batch not a multiple of the threads
            ConvCase{2, 80, 27, 9, 7, 3, 1, 1, true},     // K = 720: taps in blocks (AVX-512 kernels)
            ConvCase{1, 4, 40, 30, 31, 3, 1, 1, true},    // 930 positions: in blocks, too
-           ConvCase{3, 32, 40, 9, 8, 3, 1, 1, true},     // Winograd (Auto too): odd Ho, even Wo
+           ConvCase{3, 32, 40, 9, 8, 3, 1, 1, true},     // Winograd: odd Ho, even Wo
            ConvCase{2, 20, 16, 7, 10, 3, 1, 0, false},   // Winograd, no padding
            ConvCase{5, 17, 18, 3, 4, 3, 1, 2, true}}) {  // Winograd, padding 2, tiny images
     for (Conv2d::Algorithm algorithm : {Conv2d::Algorithm::Auto, Conv2d::Algorithm::Im2col,
@@ -357,8 +357,9 @@ TEST_CASE("Conv2d: the result does not depend on the number of threads", "[conv]
   // image: the threads split the work inside pad, conv_gemm, ops::gemm and col2im.
   Rng rng(15);
   struct Case { int64_t n, c_in, c_out, hw; };
-  // The last two take Winograd (3x3, 32 channels or more): split the same way.
-  for (Case c : {Case{5, 5, 7, 9}, Case{1, 8, 6, 40}, Case{5, 32, 33, 9}, Case{1, 32, 32, 40}}) {
+  // The last two take Winograd (3x3, 32 channels or more, 256 tiles or
+  // more): split the same way.
+  for (Case c : {Case{5, 5, 7, 9}, Case{1, 8, 6, 40}, Case{11, 32, 33, 9}, Case{1, 32, 32, 40}}) {
     Conv2d conv(c.c_in, c.c_out, 3, 1, 1, true, rng);
     Tensor x = normal_tensor({c.n, c.c_in, c.hw, c.hw}, rng);
     Tensor dy = normal_tensor({c.n, c.c_out, c.hw, c.hw}, rng);
@@ -447,20 +448,24 @@ TEST_CASE("Conv2d: gradient check of the direct path", "[gradcheck][conv]") {
 // Which road Auto takes, seen from outside: the same code on the same numbers
 // gives the same bits, while two roads differ in the last bits somewhere
 // among thousands of outputs.
-TEST_CASE("Conv2d: Auto takes Winograd for 3x3 kernels, 32+ channels, 4x4+ outputs",
+TEST_CASE("Conv2d: Auto takes Winograd for 3x3 kernels, 32+ channels, 4x4+ outputs, 256+ tiles",
           "[conv]") {
   Rng rng(21);
-  struct Case { int64_t c_in, c_out, hw; bool winograd; };
-  for (Case c : {Case{32, 48, 6, true}, Case{64, 32, 4, true},   // 4x4 outputs
-                 Case{16, 64, 8, false}, Case{64, 16, 8, false},  // too few channels
-                 Case{64, 64, 2, false}}) {                       // 2x2 outputs
-    DYNAMIC_SECTION(c.c_in << "->" << c.c_out << " " << c.hw << "x" << c.hw) {
+  struct Case { int64_t batch, c_in, c_out, hw; bool winograd; };
+  for (Case c : {Case{16, 32, 48, 8, true},    // 16 tiles an image: 256 in the batch
+                 Case{64, 64, 32, 4, true},    // 4x4 outputs, 256 tiles
+                 Case{15, 32, 48, 8, false},   // 240 tiles
+                 Case{16, 16, 64, 8, false},   // too few channels
+                 Case{16, 64, 16, 8, false},
+                 Case{256, 64, 64, 2, false}}) {  // 2x2 outputs
+    DYNAMIC_SECTION("batch " << c.batch << " " << c.c_in << "->" << c.c_out << " " << c.hw << "x"
+                             << c.hw) {
       Conv2d automatic(c.c_in, c.c_out, 3, 1, 1, true, rng);
       Conv2d winograd(c.c_in, c.c_out, 3, 1, 1, true, rng);
       winograd.weight.value = automatic.weight.value;
       winograd.bias.value = automatic.bias.value;
       winograd.set_algorithm(Conv2d::Algorithm::Winograd);
-      Tensor x = normal_tensor({3, c.c_in, c.hw, c.hw}, rng);
+      Tensor x = normal_tensor({c.batch, c.c_in, c.hw, c.hw}, rng);
       const std::vector<real> a = automatic.forward(x).to_vector();
       const std::vector<real> w = winograd.forward(x).to_vector();
       REQUIRE((a == w) == c.winograd);

@@ -199,7 +199,7 @@ ConvGeometry Conv2d::geometry(const Shape& in) const {  // in = (N, C_in, H, W)
 // BLIS's micro-kernel does the arithmetic; W is packed once per call.
 void Conv2d::forward_into(const Tensor& x, Tensor& y) {
   const ConvGeometry g = geometry(x.shape());
-  winograd_forward_ = winograd(g);  // backward takes the same road: x_padded_ is laid out for it
+  winograd_forward_ = winograd(g, x.dim(0));  // backward takes the same road: x_padded_ is laid out for it
   if (winograd_forward_) return forward_winograd(x, y, g);
   if (direct_forward(g)) return forward_direct(x, y, g);
   const int64_t N = x.dim(0), K = g.col_rows(), P = g.col_cols();

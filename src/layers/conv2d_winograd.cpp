@@ -148,11 +148,12 @@ static void pack_winograd_weights(const real* U, const winograd::Layout& L, int6
   }
 }
 
-bool Conv2d::winograd(const ConvGeometry& g) const {
+bool Conv2d::winograd(const ConvGeometry& g, int64_t batch) const {
   const bool possible = g.kernel.h == 3 && g.kernel.w == 3 && g.stride.h == 1 && g.stride.w == 1;
   if (algorithm_ == Algorithm::Auto)
     return possible && in_ >= kWinogradMinChannels && out_ >= kWinogradMinChannels &&
-           g.out_height() * g.out_width() >= kWinogradMinOutputs;
+           g.out_height() * g.out_width() >= kWinogradMinOutputs &&
+           batch * tiling(g).tiles() >= kWinogradMinTiles;
   return possible && algorithm_ == Algorithm::Winograd;
 }
 

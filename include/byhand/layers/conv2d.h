@@ -102,15 +102,19 @@ class Conv2d : public Layer {
   // stride 1: set on other layers, they leave them to the road Auto would take.
   enum class Algorithm { Auto, Im2col, Direct, Winograd };
   // When Auto takes Winograd: a 3x3 kernel, stride 1, at least 32 channels in
-  // and out, and images of at least 16 outputs (4x4). Measured, fwd+bwd on
-  // one core, im2col time / Winograd time: 64 channels 16x16 1.7-1.9x, 56x56
-  // 1.3x, 7x7 1.1x; 32 channels 32x32 1.5x, 14x14 1.2x; 16 channels 28x28 and
-  // 14x14 1.0x (small GEMMs: K = C_in); 128 channels 4x4 1.4x; 256 channels
-  // 4x4 1.0x (batch 32) to 1.2x (batch 64); 512 channels 2x2 0.5-0.9x (one
-  // tile an image, and the weights' transforms, 16 x C_in x C_out numbers
-  // every step whatever the batch, outweigh the savings).
+  // and out, images of at least 16 outputs (4x4), and at least 256 tiles of
+  // 2x2 outputs in the batch (the weights' transforms, 16 x C_in x C_out
+  // numbers every step whatever the batch, must be shared by enough tiles).
+  // Measured, fwd+bwd, im2col time / Winograd time, one core: 64 channels
+  // 16x16 1.7-1.9x, 56x56 1.3x, 7x7 1.1x; 32 channels 32x32 1.5x, 14x14
+  // 1.2x; 16 channels 28x28 and 14x14 1.0x (small GEMMs: K = C_in); 128
+  // channels 4x4 1.4x; 256 channels 4x4, batch 32 (128 tiles) 1.0x, batch 64
+  // 1.2x; 512 channels 2x2, batch 32 0.5x, batch 128 0.9x. Two threads, batch
+  // 128: 64 channels 28x28 1.3x, 128 14x14 1.3x, 256 7x7 1.2x, 512 4x4 1.3x
+  // (batch 32: 0.87x).
   static constexpr int64_t kWinogradMinChannels = 32;
   static constexpr int64_t kWinogradMinOutputs = 16;
+  static constexpr int64_t kWinogradMinTiles = 256;
   void set_algorithm(Algorithm a) { algorithm_ = a; }
   Algorithm algorithm() const { return algorithm_; }
 
@@ -127,7 +131,7 @@ class Conv2d : public Layer {
   bool direct_backward(const ConvGeometry& g) const;
   void forward_direct(const Tensor& x, Tensor& y, const ConvGeometry& g);
   void backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g);
-  bool winograd(const ConvGeometry& g) const;  // forward decides; backward follows
+  bool winograd(const ConvGeometry& g, int64_t batch) const;  // forward decides; backward follows
   bool winograd_forward_ = false;               // the last forward took Winograd
   void forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g);    // conv2d_winograd.cpp
   void backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry& g);
