@@ -28,10 +28,11 @@ using winograd::kTile;
 
 // Tiles per group: the group's V and M (16 planes each) take at most
 // kWinogradBytes, so that they are still in the core's L2 cache (2 MiB here)
-// when the GEMMs read what the transforms wrote. Measured on the benchmark
-// layer (64 channels, 16x16: 64 tiles an image), fwd+bwd, best of 60
-// interleaved runs, 2 threads: 64 tiles a group 6.68 ms, 128 (1 MiB) 6.58,
-// 256 7.09; one thread 12.6 | 12.3 | 12.8 ms.
+// when the GEMMs read what the transforms wrote. Measured fwd+bwd, 2 threads,
+// best of interleaved runs, with 256 KiB | 512 KiB | 1 MiB | 2 MiB: the
+// benchmark layer (64 channels, 16x16, batch 32; 32 | 64 | 128 | 256 tiles a
+// group) 6.7 | 6.2-6.3 | 6.7-6.9 | 7.0 ms; 128 channels, 14x14, batch 128
+// (49 | 49 | 98 tiles) 75.6 | 73.8 | 68.6 ms. Bigger groups than that leave L2.
 static constexpr int64_t kWinogradBytes = 1 << 20;
 static int64_t winograd_columns(int64_t C_in, int64_t C_out) {
   const int64_t per_tile = kTile * (C_in + C_out) * int64_t(sizeof(real));
@@ -177,7 +178,6 @@ void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g)
   pack_winograd_weights(winograd_weights_.data(), Lu, out_, in_, false, nullptr, weight_panels_.data());
   const real* b = has_bias_ ? bias.value.data() : nullptr;
   const int64_t Ho = g.out_height(), Wo = g.out_width();
-
   const ops::Sides s = ops::sides();
 
   run_on_threads(split.threads, [&](int t) {
@@ -205,7 +205,7 @@ void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g)
 //   V = the input's tiles, transformed again from the padded input kept by forward
 //   dM[.][o][m*tiles + t] = A dy A^T  of tile t of dy[n+m]     (16, C_out, T)
 //   dU[xi] += dM[xi] · V[xi]^T                                 (16, C_out, C_in)
-//   dV[xi]  = U[xi]^T · dM[xi]                                 (16, C_in, T), in V's place
+//   dV[xi]  = U[xi]^T · dM[xi]                                 (16, C_in, T)
 //   dx[n+m] = crop(sum over tiles of B dV B^T)                 (C_in, H, W)
 //   db[o]  += sum of dy[n+m, o]
 // Each thread sums dU and db into its own partial; at the end the partials
