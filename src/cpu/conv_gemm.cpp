@@ -287,12 +287,14 @@ int64_t conv_gemm_weight_grad_workspace_size(const ConvGeometry& g, int64_t G, i
 
 // pack_transposed (conv_gemm.h). That is how both of dW's operands are
 // packed: a panel's step is one position l, its width numbers the taps (or
-// channels) t of that position. With AVX-512 (floats), in blocks of 16 x 16 transposed inside 16 vector
-// registers: 16 loads, 64 shuffles and 16 stores, where the plain loop makes
-// 256 single-number stores to 16 different cache lines. The packing of dW's
-// tap panels (rows = 32 taps) is all transposes: it took half of
-// conv_gemm_weight_grad's time as the plain loop; dY's channel panels (12
-// wide) the same way: Winograd's dW GEMMs, one thread, 3.6 -> 2.4 ms a batch.
+// channels) t of that position. With AVX-512 (floats), in blocks of 16 x 16
+// transposed inside 16 vector registers: 16 loads, 64 shuffles and 16
+// stores, where the plain loop makes 256 single-number stores to 16
+// different cache lines. The packing of dW's tap panels (rows = 32 taps) is
+// all transposes: it took half of conv_gemm_weight_grad's time as the plain
+// loop. dY's channel panels (12 wide) the same way: measured on Winograd's
+// dW products (which pack both sides so, conv2d_winograd.cpp), one thread,
+// 3.6 -> 2.4 ms a batch.
 #if defined(__AVX512F__) && !defined(BYHAND_DOUBLE)
 // One block: rows t < n_rows of src (others read as 0), each column k of the
 // block stored as the first `lanes` numbers of dst + k*ldd.
@@ -382,8 +384,9 @@ void conv_gemm_weight_grad(const ConvGeometry& g, const real* xp, int64_t G, con
       // The tap panel: tap_panel[l][t] = cols[k0 + t][l0 + l], zero for taps >= K.
       // First the rows of cols, as im2col would write them (tap_rows (tw, kp),
       // short contiguous copies), then their transpose into the panel. A 1x1
-      // kernel on one image without padding or stride (Winograd's products,
-      // conv2d_winograd.cpp) has the rows of cols already: the image's rows.
+      // kernel on one image without padding or stride (a 1x1 convolution of
+      // an image big enough to be a group alone) has the rows of cols
+      // already: the image's rows.
       if (is_plain_matrix(g, G)) {
         pack_transposed(xp + k0 * g.col_cols() + l0, n_taps, kp, g.col_cols(), tw, tap_panel);
       } else {
