@@ -3,6 +3,8 @@
 // build), hand-computed numbers, shape errors, PyTorch's init and names.
 #include <catch2/catch.hpp>
 
+#include <omp.h>
+
 #include <cmath>
 #include <sstream>
 
@@ -384,6 +386,39 @@ TEST_CASE("Conv2d: the result does not depend on the number of threads", "[conv]
     const double margin = std::max(1e-5, 1e-6 * largest);
     for (size_t e = 0; e < one.size(); ++e)
       REQUIRE(double(one[e]) == Approx(double(three[e])).epsilon(1e-4).margin(margin));
+  }
+}
+
+// Layers used inside the caller's own parallel region (two models trained
+// side by side, one per thread): a layer's own region inside it gets a team
+// of one thread, which must still compute every image. (It did not: the first
+// thread's share of the batch was computed, the rest of y and dx left as
+// they were.)
+TEST_CASE("Conv2d: inside the caller's parallel region, every image is computed", "[conv]") {
+  using A = Conv2d::Algorithm;
+  for (A algorithm : {A::Im2col, A::Direct, A::Winograd})
+  DYNAMIC_SECTION(algorithm_name(algorithm)) {
+    Rng rng(23);
+    Conv2d alone(32, 32, 3, 1, 1, true, rng);
+    alone.set_algorithm(algorithm);
+    Tensor x = normal_tensor({4, 32, 6, 6}, rng), dy = normal_tensor({4, 32, 6, 6}, rng);
+    const std::vector<real> y_alone = alone.forward(x).to_vector();
+    const std::vector<real> dx_alone = alone.backward(dy).to_vector();
+    std::vector<real> y_inside[2], dx_inside[2];
+#pragma omp parallel num_threads(2)
+    {
+      const int t = omp_get_thread_num();  // each thread its own layer, same weights
+      Conv2d layer(32, 32, 3, 1, 1, true);
+      layer.weight.value = alone.weight.value;
+      layer.bias.value = alone.bias.value;
+      layer.set_algorithm(algorithm);
+      y_inside[t] = layer.forward(x).to_vector();
+      dx_inside[t] = layer.backward(dy).to_vector();
+    }
+    for (int t = 0; t < 2; ++t) {
+      REQUIRE(y_inside[t] == y_alone);
+      REQUIRE(dx_inside[t] == dx_alone);
+    }
   }
 }
 

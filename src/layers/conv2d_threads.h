@@ -37,6 +37,12 @@ inline BatchSplit split_batch(int64_t N, int64_t P, int64_t columns = Conv2d::kG
 // batch of one. (`#pragma omp parallel
 // if (false)` would not do: libgomp starts fresh threads for every parallel
 // loop nested in a region, even an inactive one, ~150 us each here.)
+//
+// OpenMP may give the region fewer threads than asked: one, when the layer
+// runs inside the caller's own parallel region; fewer when it is short of
+// threads (seen under AddressSanitizer: a team of one, and images 1..N-1 of
+// a batch left uncomputed). So each thread takes every team-size-th share,
+// and every share t runs exactly once whatever the team.
 template <class Work>
 void run_on_threads(int threads, const Work& work) {
   if (threads == 1) {
@@ -44,7 +50,7 @@ void run_on_threads(int threads, const Work& work) {
     return;
   }
 #pragma omp parallel num_threads(threads)
-  work(omp_get_thread_num());
+  for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) work(t);
 }
 
 }  // namespace byhand

@@ -122,7 +122,9 @@ static WinogradSlice winograd_slice(const winograd::Tiling& w, int64_t C_out,
                                     const BatchSplit& split) {
   const ops::Sides s = ops::sides();
   const int64_t T = split.group * w.tiles(), C_in = w.channels, pw = s.pos_width;
-  const int64_t sharing = split.threads == 1 ? num_threads() : 1;  // threads inside one slice
+  // Threads that may share one slice's products: a parallel region opened by
+  // weight_grad_products gets omp_get_max_threads() of them.
+  const int64_t sharing = split.threads == 1 ? omp_get_max_threads() : 1;
   return {winograd::panels(C_in, T, pw).size(),
           std::max(winograd::planes(C_out, T).size(), winograd::panels(C_out, T, pw).size()),
           winograd::planes(C_in, T).size(), lines(w.padded_size()),
