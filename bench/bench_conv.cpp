@@ -325,7 +325,8 @@ int main(int argc, char** argv) {
          }
        }},
   };
-  std::printf("where one thread's time goes (1 thread, all %lld images in groups of %lld, ms):\n",
+  std::printf("where one thread's time goes on the im2col road (1 thread, all %lld images in "
+              "groups of %lld, ms):\n",
               (long long)N, (long long)G);
   double total = 0;
   std::vector<double> ms;
