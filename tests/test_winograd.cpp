@@ -16,10 +16,8 @@
 using namespace byhand;
 using namespace byhand::winograd;
 
-static std::vector<real> normal_vector(size_t n, Rng& rng) {
-  std::vector<real> v(n);
-  for (real& e : v) e = real(rng.normal());
-  return v;
+static std::vector<real> normal_vector(int64_t n, Rng& rng) {
+  return byhand_test::normal_tensor({n}, rng).to_vector();
 }
 
 static double dot(const std::vector<real>& a, const std::vector<real>& b) {
@@ -28,15 +26,30 @@ static double dot(const std::vector<real>& a, const std::vector<real>& b) {
   return s;
 }
 
+// Where Layout L keeps entry xi of tile t of channel c (winograd.h).
+static size_t at(const Layout& L, int64_t xi, int64_t c, int64_t t) {
+  return size_t(xi * L.plane + t / L.ld * L.panel + c * L.ld + t % L.ld);
+}
+
 // The entries of a transformed array a layout really uses (tiles < T), others 0.
 static std::vector<real> used_entries(std::vector<real> a, const Layout& L, int64_t C, int64_t T) {
   std::vector<bool> used(a.size(), false);
   for (int64_t xi = 0; xi < kTile; ++xi)
     for (int64_t c = 0; c < C; ++c)
-      for (int64_t t = 0; t < T; ++t)
-        used[size_t(xi * L.plane + t / L.ld * L.panel + c * L.ld + t % L.ld)] = true;
+      for (int64_t t = 0; t < T; ++t) used[at(L, xi, c, t)] = true;
   for (size_t i = 0; i < a.size(); ++i)
     if (!used[i]) a[i] = 0;
+  return a;
+}
+
+// A plain array's entries for tiles first .. T-1, placed where L keeps them (0 elsewhere).
+static std::vector<real> placed(const std::vector<real>& plain, const Layout& L, int64_t C,
+                                int64_t first, int64_t T) {
+  const Layout P = planes(C, T);
+  std::vector<real> a(size_t(L.size()), 0);
+  for (int64_t xi = 0; xi < kTile; ++xi)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t t = first; t < T; ++t) a[at(L, xi, c, t)] = plain[at(P, xi, c, t)];
   return a;
 }
 
@@ -84,7 +97,7 @@ TEST_CASE("Winograd: each backward transform is the adjoint of its forward one",
       const Layout Lplain = planes(c.C, T);
 
       // pad / crop: <pad(x), p> = <x, crop(p)> over the interior
-      const std::vector<real> x = normal_vector(size_t(tiling.image_size()), rng);
+      const std::vector<real> x = normal_vector(tiling.image_size(), rng);
       std::vector<real> xp(size_t(tiling.padded_size())), x_back(x.size());
       pad_input(tiling, x.data(), xp.data());
       crop_input(tiling, xp.data(), x_back.data());
@@ -94,13 +107,8 @@ TEST_CASE("Winograd: each backward transform is the adjoint of its forward one",
       // (transform_input_grad reads a plain layout; transform_input writes L.)
       std::vector<real> V(size_t(L.size()), 0);
       transform_input(tiling, xp.data(), V.data(), L, first);
-      const std::vector<real> v_plain = normal_vector(size_t(Lplain.size()), rng);
-      std::vector<real> v_in_L(size_t(L.size()), 0);  // v_plain's numbers, placed as L places them
-      for (int64_t xi = 0; xi < kTile; ++xi)
-        for (int64_t ch = 0; ch < c.C; ++ch)
-          for (int64_t t = first; t < T; ++t)
-            v_in_L[size_t(xi * L.plane + t / L.ld * L.panel + ch * L.ld + t % L.ld)] =
-                v_plain[size_t(xi * Lplain.plane + ch * Lplain.ld + t)];
+      const std::vector<real> v_plain = normal_vector(Lplain.size(), rng);
+      const std::vector<real> v_in_L = placed(v_plain, L, c.C, first, T);
       std::vector<real> dxp(xp.size());
       transform_input_grad(tiling, v_plain.data(), Lplain, first, dxp.data());
       REQUIRE(dot(used_entries(V, L, c.C, T), v_in_L) == Approx(dot(xp, dxp)).epsilon(1e-5));
@@ -108,18 +116,13 @@ TEST_CASE("Winograd: each backward transform is the adjoint of its forward one",
       // output: <transform_output(M), dy> = <M, transform_output_grad(dy)>
       // (C_out = c.C here; transform_output reads plain, the grad writes L)
       const int64_t Ho = tiling.out_height(), Wo = tiling.out_width();
-      const std::vector<real> M = normal_vector(size_t(Lplain.size()), rng);
-      const std::vector<real> dy = normal_vector(size_t(c.C * Ho * Wo), rng);
+      const std::vector<real> M = normal_vector(Lplain.size(), rng);
+      const std::vector<real> dy = normal_vector(c.C * Ho * Wo, rng);
       std::vector<real> y(dy.size()), dM(size_t(L.size()), 0);
       transform_output(tiling, c.C, M.data(), Lplain, first, nullptr, y.data());
       transform_output_grad(tiling, c.C, dy.data(), dM.data(), L, first);
-      std::vector<real> M_in_L(size_t(L.size()), 0);
-      for (int64_t xi = 0; xi < kTile; ++xi)
-        for (int64_t ch = 0; ch < c.C; ++ch)
-          for (int64_t t = first; t < T; ++t)
-            M_in_L[size_t(xi * L.plane + t / L.ld * L.panel + ch * L.ld + t % L.ld)] =
-                M[size_t(xi * Lplain.plane + ch * Lplain.ld + t)];
-      REQUIRE(dot(y, dy) == Approx(dot(M_in_L, used_entries(dM, L, c.C, T))).epsilon(1e-5));
+      REQUIRE(dot(y, dy) ==
+              Approx(dot(placed(M, L, c.C, first, T), used_entries(dM, L, c.C, T))).epsilon(1e-5));
 
       // zero_tail clears exactly the slots of the last panel past tile T-1
       std::vector<real> filled(size_t(L.size()), real(1));
@@ -128,8 +131,7 @@ TEST_CASE("Winograd: each backward transform is the adjoint of its forward one",
       REQUIRE(std::count(filled.begin(), filled.end(), real(0)) == kTile * c.C * tail);
       for (int64_t xi = 0; xi < kTile; ++xi)
         for (int64_t ch = 0; ch < c.C; ++ch)
-          for (int64_t slot = L.ld - tail; slot < L.ld; ++slot)
-            REQUIRE(filled[size_t(xi * L.plane + T / L.ld * L.panel + ch * L.ld + slot)] == 0);
+          for (int64_t t = T; t < T + tail; ++t) REQUIRE(filled[at(L, xi, ch, t)] == 0);
     }
 }
 
@@ -138,8 +140,8 @@ TEST_CASE("Winograd: the weight gradient's transform is the adjoint of the weigh
   Rng rng(32);
   const int64_t C_out = 3, C_in = 5;
   const Layout L = planes(C_out, C_in);
-  const std::vector<real> w = normal_vector(size_t(C_out * C_in * 9), rng);
-  const std::vector<real> dU = normal_vector(size_t(L.size()), rng);
+  const std::vector<real> w = normal_vector(C_out * C_in * 9, rng);
+  const std::vector<real> dU = normal_vector(L.size(), rng);
   std::vector<real> U(size_t(L.size()), 0), dw(w.size(), real(0.25));  // dw is added to
   transform_weights(w.data(), C_out, C_in, U.data(), L);
   add_weight_grad(dU.data(), C_out, C_in, L, dw.data());

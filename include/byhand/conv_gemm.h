@@ -58,10 +58,13 @@ namespace ops {
 // panels of nr rows (micro_tile().nr; .mr where the kernel prefers_rows),
 // rows m >= M zero. Each panel starts on a cache line; weight_panels_size
 // gives the numbers needed, weight_panel_stride the distance from one panel
-// to the next.
+// to the next. The second form reads W[m][k] at W[m*rs + k*cs]: with rs = 1,
+// cs = ld it packs the transpose of a stored (K x M) matrix.
 int64_t weight_panels_size(int64_t M, int64_t K);
 int64_t weight_panel_stride(int64_t K);
 void pack_weight_panels(int64_t M, int64_t K, const real* W, int64_t ldw, real* panels);
+void pack_weight_panels(int64_t M, int64_t K, const real* W, int64_t rs, int64_t cs,
+                        real* panels);
 
 // dx as a convolution. For a layer of geometry g (stride 1, padding < kernel)
 // with C_out output channels: the geometry of dy as the input of dx's

@@ -82,17 +82,22 @@ int64_t weight_panels_size(int64_t M, int64_t K) {
 }
 
 // panels[p*stride + k*w + t] = W[p*w + t][k] (w = chan_width; rows >= M
-// zero), each panel starting on a cache line.
-void pack_weight_panels(int64_t M, int64_t K, const real* W, int64_t ldw, real* panels) {
+// zero), each panel starting on a cache line; W[m][k] at W[m*rs + k*cs].
+void pack_weight_panels(int64_t M, int64_t K, const real* W, int64_t rs, int64_t cs,
+                        real* panels) {
   const int64_t w = sides().chan_width, stride = weight_panel_stride(K);
   for (int64_t p = 0; p < ceil_div(M, w); ++p) {
     real* panel = panels + p * stride;
     for (int64_t k = 0; k < K; ++k)
       for (int64_t t = 0; t < w; ++t) {
         const int64_t m = p * w + t;
-        panel[k * w + t] = m < M ? W[m * ldw + k] : real(0);
+        panel[k * w + t] = m < M ? W[m * rs + k * cs] : real(0);
       }
   }
+}
+
+void pack_weight_panels(int64_t M, int64_t K, const real* W, int64_t ldw, real* panels) {
+  pack_weight_panels(M, K, W, ldw, 1, panels);
 }
 
 ConvGeometry dx_convolution_geometry(const ConvGeometry& g, int64_t C_out) {
@@ -108,7 +113,7 @@ ConvGeometry dx_convolution_geometry(const ConvGeometry& g, int64_t C_out) {
 void pack_flipped_weight_panels(int64_t C_out, int64_t C_in, Size2 kernel, const real* W,
                                 real* panels) {
   const int64_t kh = kernel.h, kw = kernel.w, taps = kh * kw, K = C_out * taps;
-  const int64_t w = sides().chan_width, stride = whole_lines(K * w);
+  const int64_t w = sides().chan_width, stride = weight_panel_stride(K);
   for (int64_t p = 0; p < ceil_div(C_in, w); ++p) {
     real* step = panels + p * stride;  // step k of panel p, k = (o, i, j) in order
     for (int64_t o = 0; o < C_out; ++o)
@@ -215,9 +220,8 @@ static void pack_position_panel(const ConvGeometry& g, const real* xp, int64_t L
   for (int64_t k = 0; k < kc; ++k) std::fill(panel + k * w + filled, panel + (k + 1) * w, real(0));
 }
 
-void call_kernel(const Sides& s, int64_t n_pos, int64_t n_chan, int64_t k,
-                        const real* pos_panel, const real* chan_panel, real beta, real* out_tile,
-                        int64_t ldo) {
+void call_kernel(const Sides& s, int64_t n_pos, int64_t n_chan, int64_t k, const real* pos_panel,
+                 const real* chan_panel, real beta, real* out_tile, int64_t ldo) {
   if (s.positions_are_a)  // tile (positions x channels), stored column by column
     micro_kernel(n_pos, n_chan, k, pos_panel, chan_panel, beta, out_tile, 1, ldo);
   else                    // tile (channels x positions), stored row by row
@@ -236,7 +240,7 @@ void conv_gemm(const ConvGeometry& g, const real* xp, int64_t G, const real* w_p
   const Sides s = sides();
   const int64_t K = g.col_rows(), L = G * g.col_cols();
   const Blocking b = blocking(K, L, s);
-  const int64_t w_stride = whole_lines(K * s.chan_width);
+  const int64_t w_stride = weight_panel_stride(K);
   const int64_t chan_panels = ceil_div(M, s.chan_width);
   const bool parallel =
       !omp_in_parallel() && num_threads() > 1 && 2.0 * double(M) * double(L) * double(K) >= 4e6;
@@ -349,13 +353,6 @@ void pack_transposed(const real* src, int64_t rows, int64_t cols, int64_t lds, i
     for (int64_t t = 0; t < width; ++t) dst[l * width + t] = t < rows ? src[t * lds + l] : real(0);
 }
 
-// Whether cols = im2col(xp) IS xp, rows of g.col_cols() numbers: a 1x1
-// kernel, stride 1, no padding, one image.
-static bool is_plain_matrix(const ConvGeometry& g, int64_t G) {
-  return G == 1 && g.kernel.h == 1 && g.kernel.w == 1 && g.stride.h == 1 && g.stride.w == 1 &&
-         g.padding.h == 0 && g.padding.w == 0;
-}
-
 void conv_gemm_weight_grad(const ConvGeometry& g, const real* xp, int64_t G, const real* dY,
                            int64_t ldy, int64_t M, real* dW, int64_t ldw, real* workspace) {
   const Sides s = sides();
@@ -383,16 +380,9 @@ void conv_gemm_weight_grad(const ConvGeometry& g, const real* xp, int64_t G, con
       const int64_t n_taps = std::min(tw, K - k0);
       // The tap panel: tap_panel[l][t] = cols[k0 + t][l0 + l], zero for taps >= K.
       // First the rows of cols, as im2col would write them (tap_rows (tw, kp),
-      // short contiguous copies), then their transpose into the panel. A 1x1
-      // kernel on one image without padding or stride (a 1x1 convolution of
-      // an image big enough to be a group alone) has the rows of cols
-      // already: the image's rows.
-      if (is_plain_matrix(g, G)) {
-        pack_transposed(xp + k0 * g.col_cols() + l0, n_taps, kp, g.col_cols(), tw, tap_panel);
-      } else {
-        gather_taps(g, xp, runs.data(), n_runs, k0, n_taps, tap_rows, kp_lines);
-        pack_transposed(tap_rows, n_taps, kp, kp_lines, tw, tap_panel);
-      }
+      // short contiguous copies), then their transpose into the panel.
+      gather_taps(g, xp, runs.data(), n_runs, k0, n_taps, tap_rows, kp_lines);
+      pack_transposed(tap_rows, n_taps, kp, kp_lines, tw, tap_panel);
       for (int64_t jc = 0; jc < ceil_div(M, cw); ++jc)
         call_kernel(s, n_taps, std::min(cw, M - jc * cw), kp, tap_panel,
                     chan_panels + jc * chan_stride, real(1), dW + jc * cw * ldw + k0, ldw);

@@ -228,9 +228,9 @@ void transform_output(const Tiling& g, int64_t C_out, const real* M, const Layou
   const int64_t ldm = L.ld, plane = L.plane;  // plain: tile t at column t
   M += first_tile;
   const int64_t full_w = Wo / 2;  // tiles whose two columns are both outputs
+  thread_local std::vector<real> spare;  // takes the row past an odd Ho (allocated once)
+  if (spare.size() < size_t(2 * TW)) spare.resize(size_t(2 * TW));
   for (int64_t o = 0; o < C_out; ++o) {
-    thread_local std::vector<real> spare;  // takes the row past an odd Ho (allocated once)
-    if (spare.size() < size_t(2 * TW)) spare.resize(size_t(2 * TW));
     const real b = bias ? bias[o] : real(0);
     for (int64_t i = 0; i < TH; ++i) {
       const real* m = M + o * ldm + i * TW;
@@ -278,9 +278,9 @@ void transform_output_grad(const Tiling& g, int64_t C_out, const real* dy, real*
   const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Ho = g.out_height(), Wo = g.out_width();
   const int64_t plane = L.plane;
   const int64_t full_w = Wo / 2;  // tiles whose two columns are both outputs
-  for (int64_t o = 0; o < C_out; ++o) {
-    thread_local std::vector<real> zeros;  // dy of the row past an odd Ho (allocated once)
-    if (zeros.size() < size_t(Wo)) zeros.assign(size_t(Wo), real(0));
+  thread_local std::vector<real> zeros;  // dy of the row past an odd Ho (allocated once)
+  if (zeros.size() < size_t(Wo)) zeros.assign(size_t(Wo), real(0));
+  for (int64_t o = 0; o < C_out; ++o)
     for (int64_t i = 0; i < TH; ++i) {
       const real* y0 = dy + (o * Ho + 2 * i) * Wo;
       const real* y1 = 2 * i + 1 < Ho ? y0 + Wo : zeros.data();
@@ -298,7 +298,6 @@ void transform_output_grad(const Tiling& g, int64_t C_out, const real* dy, real*
         j0 += r.length;
       }
     }
-  }
 }
 
 }  // namespace byhand::winograd

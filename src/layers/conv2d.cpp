@@ -43,9 +43,9 @@
 #include <stdexcept>
 
 #include "byhand/conv_gemm.h"
-#include "conv2d_threads.h"
 #include "byhand/init.h"
 #include "byhand/ops.h"
+#include "conv2d_threads.h"
 
 namespace byhand {
 
@@ -56,10 +56,10 @@ using ops::Trans;
 static constexpr int64_t kParallelElements = 1 << 15;
 
 // Whether dx is computed as a convolution of dy (backward_into): exact only
-// for stride 1 and padding < kernel, and worth it only with C_in >= 16: the C_in channels of dx fill panels 12 wide (conv_gemm.h),
-// so LeNet's second layer (C_in = 6) would leave half of every tile empty:
-// its backward took 3.7-4.2 ms per batch of 128 this way, 2.3-3.0 through
-// dcols and col2im.
+// for stride 1 and padding < kernel, and worth it only with C_in >= 16: the
+// C_in channels of dx fill panels 12 wide (conv_gemm.h), so LeNet's second
+// layer (C_in = 6) would leave half of every tile empty: its backward took
+// 3.7-4.2 ms per batch of 128 this way, 2.3-3.0 through dcols and col2im.
 static constexpr int64_t kMinChannelsForDxConvolution = 16;
 static bool dx_is_a_convolution(const ConvGeometry& g) {
   return g.stride.h == 1 && g.stride.w == 1 && g.padding.h < g.kernel.h &&
@@ -356,7 +356,9 @@ static int64_t wide_size(const ConvGeometry& g) {  // Q
 
 bool Conv2d::direct_forward(const ConvGeometry& g) const {
   const bool possible = stride_.h == 1 && stride_.w == 1 && wide_size(g) >= kDirectBlock;
-  if (algorithm_ == Algorithm::Auto || algorithm_ == Algorithm::Winograd)  // (no Winograd here)
+  // Winograd set on a layer it does not fit (it is asked only after Winograd
+  // declined): decide as Auto would.
+  if (algorithm_ == Algorithm::Auto || algorithm_ == Algorithm::Winograd)
     return possible && g.col_rows() * out_ <= kDirectMaxForwardWork;
   return possible && algorithm_ == Algorithm::Direct;
 }

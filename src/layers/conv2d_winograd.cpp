@@ -132,22 +132,18 @@ static WinogradSlice winograd_slice(const winograd::Tiling& w, int64_t C_out,
 }
 
 // U (16 planes of M x K, at Layout L) -> 16 packed weight sides for
-// conv_gemm, one after another; with `transposed`, of U[xi]^T (K x M) instead
-// (dx's GEMM), transposed first into scratch (16 * M * K numbers).
+// conv_gemm's micro-kernel, one after another; with `transposed`, of U[xi]^T
+// (K x M) instead (dx's GEMM).
 static int64_t packed_size(int64_t M, int64_t K) { return lines(ops::weight_panels_size(M, K)); }
 static void pack_winograd_weights(const real* U, const winograd::Layout& L, int64_t M, int64_t K,
-                                  bool transposed, real* scratch, real* panels) {
+                                  bool transposed, real* panels) {
 #pragma omp parallel for if (M * K >= 4096)
   for (int64_t xi = 0; xi < kTile; ++xi) {
-    const real* u = U + xi * L.plane;
-    if (!transposed) {
-      ops::pack_weight_panels(M, K, u, L.ld, panels + xi * packed_size(M, K));
-      continue;
-    }
-    real* ut = scratch + xi * M * K;
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t k = 0; k < K; ++k) ut[k * M + m] = u[m * L.ld + k];
-    ops::pack_weight_panels(K, M, ut, M, panels + xi * packed_size(K, M));
+    const real* u = U + xi * L.plane;  // u[m*L.ld + k]
+    if (transposed)
+      ops::pack_weight_panels(K, M, u, 1, L.ld, panels + xi * packed_size(K, M));
+    else
+      ops::pack_weight_panels(M, K, u, L.ld, 1, panels + xi * packed_size(M, K));
   }
 }
 
@@ -165,7 +161,8 @@ bool Conv2d::winograd(const ConvGeometry& g, int64_t batch) const {
 //   V[.][c][m*tiles + t] = B^T d B  of tile t of xp[n+m]   (16, C_in, T)
 //   M[xi] = U[xi] · V[xi]                    for xi = 0..15   (16, C_out, T)
 //   y[n+m] = A^T M A + b                     tile by tile     (C_out, Ho, Wo)
-// with U = G w G^T computed once per call.
+// with U = G w G^T computed once per call and kept for the backward (the
+// backward of a forward is computed with the weights of that forward).
 void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g) {
   const winograd::Tiling w = tiling(g);
   const int64_t N = x.dim(0), tiles = w.tiles();
@@ -177,7 +174,7 @@ void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g)
   winograd_weights_.resize({Lu.size()});
   winograd::transform_weights(weight.value.data(), out_, in_, winograd_weights_.data(), Lu);
   weight_panels_.resize({kTile * packed_size(out_, in_)});
-  pack_winograd_weights(winograd_weights_.data(), Lu, out_, in_, false, nullptr, weight_panels_.data());
+  pack_winograd_weights(winograd_weights_.data(), Lu, out_, in_, false, weight_panels_.data());
   const real* b = has_bias_ ? bias.value.data() : nullptr;
   const int64_t Ho = g.out_height(), Wo = g.out_width();
   const ops::Sides s = ops::sides();
@@ -223,12 +220,9 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
   const bool want_dx = input_grad();
   workspace_.resize({split.threads, slice.total()});
   grad_partials_.resize({split.threads, partial_size});
-  if (want_dx) {  // U[xi]^T, packed: dx's GEMMs
-    winograd_weights_.resize({Lu.size() + kTile * out_ * in_});  // U, then room for U^T
-    winograd::transform_weights(weight.value.data(), out_, in_, winograd_weights_.data(), Lu);
+  if (want_dx) {  // U[xi]^T, packed for dx's GEMMs, from the U of this backward's forward
     weight_panels_.resize({kTile * packed_size(in_, out_)});
-    pack_winograd_weights(winograd_weights_.data(), Lu, out_, in_, true,
-                          winograd_weights_.data() + Lu.size(), weight_panels_.data());
+    pack_winograd_weights(winograd_weights_.data(), Lu, out_, in_, true, weight_panels_.data());
   }
 
   const ops::Sides s = ops::sides();

@@ -150,7 +150,8 @@ class Conv2d : public Layer {
                           // and db, summed into the Params at the end
   Tensor weight_panels_;   // W packed for conv_gemm (forward), or the flipped
                            // kernel Wf (backward: dx as a convolution)
-  Tensor winograd_weights_;  // Winograd: U = G W G^T (16, C_out, C_in)
+  Tensor winograd_weights_;  // Winograd: U = G W G^T (16, C_out, C_in), made by forward,
+                             // used by its backward too
   Tensor direct_weights_;  // direct path: W^T (K, C_out rounded up to 8) and b,
                            // the extra output channels zero
 };
