@@ -48,6 +48,11 @@ std::string create_failure(const std::string& path, const std::string& tmp, int 
 
 }  // namespace
 
+std::string temporary_path(const std::string& path) {
+  static std::atomic<unsigned long> counter{0};
+  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+}
+
 void write_file_atomically(const std::string& path, std::string_view bytes,
                            const std::string& who) {
   auto fail = [&](const std::string& what) -> std::runtime_error {
@@ -58,11 +63,10 @@ void write_file_atomically(const std::string& path, std::string_view bytes,
   // of this one (threads included). O_EXCL makes sure the file is new; a
   // leftover with the same name (a crashed run whose pid came round again)
   // only moves us on to the next number.
-  static std::atomic<unsigned long> counter{0};
   std::string tmp;
   int fd = -1;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    tmp = temporary_path(path);
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd >= 0 || errno != EEXIST) break;
   }

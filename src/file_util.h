@@ -26,4 +26,9 @@ namespace byhand {
 void write_file_atomically(const std::string& path, std::string_view bytes,
                            const std::string& who);
 
+// "<path>.tmp.<pid>.<n>": a temporary name beside `path` that no other writer
+// uses (n counts this process's calls), for files another program writes
+// (plot.cpp's gnuplot) before they are moved in place.
+std::string temporary_path(const std::string& path);
+
 }  // namespace byhand

@@ -29,7 +29,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "<who>: <file>: <why>", the shape of every file error of this module.
+// "<who>: <file>: <why>", the shape of this module's errors on reading a file
+// (writing one fails as write_file_atomically says, file_util.h).
 [[noreturn]] void fail(const char* who, const std::string& path, const std::string& why) {
   throw std::runtime_error(std::string(who) + ": " + path + ": " + why);
 }

@@ -221,17 +221,17 @@ static std::string read_whole_file(const std::string& path, const std::string& w
 }
 
 // The whole file as bytes: header length, header, data. Throws
-// std::invalid_argument("write_safetensors: ...") for a file that cannot be
-// written (a tensor named __metadata__, bytes that do not match a shape).
-static std::string encode_safetensors(const SafetensorsFile& file) {
+// std::invalid_argument("<who>: ...") for a file that cannot be written (a
+// tensor named __metadata__, bytes that do not match a shape).
+static std::string encode_safetensors(const SafetensorsFile& file, const char* who) {
   using Item = std::pair<const std::string, SafeTensor>;
   std::vector<const Item*> order;
   for (const Item& item : file.tensors) {
     const SafeTensor& t = item.second;
     if (item.first == "__metadata__")
-      throw std::invalid_argument("write_safetensors: a tensor cannot be named __metadata__");
+      throw std::invalid_argument(std::string(who) + ": a tensor cannot be named __metadata__");
     if (byte_size(t.dtype, t.shape) != int64_t(t.bytes.size()))
-      throw std::invalid_argument("write_safetensors: '" + item.first + "': " +
+      throw std::invalid_argument(std::string(who) + ": '" + item.first + "': " +
                                   std::to_string(t.bytes.size()) + " bytes do not make a " +
                                   t.dtype + " tensor of shape " + shape_str(t.shape));
     order.push_back(&item);
@@ -270,8 +270,14 @@ static std::string encode_safetensors(const SafetensorsFile& file) {
   return bytes;
 }
 
+// Encodes the file and writes it whole (write, then rename: file_util.h);
+// every error names `who`, the public function called.
+static void write_as(const std::string& path, const SafetensorsFile& file, const char* who) {
+  write_file_atomically(path, encode_safetensors(file, who), who);
+}
+
 void write_safetensors(const std::string& path, const SafetensorsFile& file) {
-  write_file_atomically(path, encode_safetensors(file), "write_safetensors");
+  write_as(path, file, "write_safetensors");
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {
@@ -672,13 +678,13 @@ void save_safetensors(const std::string& path,
   SafetensorsFile file;
   file.metadata = metadata;
   for (const auto& [name, tensor] : tensors) add_named_tensor(file, name, *tensor);
-  write_file_atomically(path, encode_safetensors(file), "save_safetensors");
+  write_as(path, file, "save_safetensors");
 }
 
 void save_model(Layer& model, const std::string& path) {
   SafetensorsFile file;
   add_model(file, model, "");
-  write_file_atomically(path, encode_safetensors(file), "save_model");
+  write_as(path, file, "save_model");
 }
 
 void load_model(Layer& model, const std::string& path) {
@@ -694,7 +700,7 @@ void load_model(Layer& model, const std::string& path) {
 void save_optimizer(const Optimizer& optimizer, const std::string& path) {
   SafetensorsFile file;
   add_optimizer(file, optimizer, "");
-  write_file_atomically(path, encode_safetensors(file), "save_optimizer");
+  write_as(path, file, "save_optimizer");
 }
 
 void load_optimizer(Optimizer& optimizer, const std::string& path) {
@@ -712,7 +718,7 @@ void save_checkpoint(Layer& model, const Optimizer& optimizer, const std::string
   SafetensorsFile file;
   add_model(file, model, "model.");
   add_optimizer(file, optimizer, "optimizer.");
-  write_file_atomically(path, encode_safetensors(file), "save_checkpoint");
+  write_as(path, file, "save_checkpoint");
 }
 
 void load_checkpoint(Layer& model, Optimizer& optimizer, const std::string& path) {

@@ -19,7 +19,7 @@ namespace byhand {
 // Updates are element-wise and bound by memory bandwidth: a big tensor is
 // split over the OpenMP threads (both cores stream their half), a small one
 // stays on one thread, where starting a parallel region would cost more.
-static constexpr int64_t kParallelMin = int64_t(1) << 15;
+static constexpr int64_t kParallelUpdate = int64_t(1) << 15;  // elements
 
 // ---------------------------------------------------------------- ParamState
 
@@ -201,7 +201,7 @@ void SGD::update(Param& p, ParamState& state, const ParamGroup& group) {
   const real lr = real(group.lr), weight_decay = real(group.weight_decay);
 
   if (momentum_ == 0) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelUpdate)
     for (int64_t i = 0; i < n; ++i) {
       const real g = grad[i] + weight_decay * w[i];
       w[i] -= lr * g;
@@ -216,7 +216,7 @@ void SGD::update(Param& p, ParamState& state, const ParamGroup& group) {
   real* b = state.get("momentum_buffer").data();
   const real momentum = real(momentum_), one_minus_dampening = real(1 - dampening_);
   const bool nesterov = nesterov_;
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelUpdate)
   for (int64_t i = 0; i < n; ++i) {
     const real g = grad[i] + weight_decay * w[i];
     b[i] = first ? g : momentum * b[i] + one_minus_dampening * g;
@@ -262,7 +262,7 @@ struct RMSpropCoefficients {
 template <bool kCentered, bool kMomentum>
 void rmsprop_loop(int64_t n, real* w, const real* grad, real* s, real* a, real* b,
                   const RMSpropCoefficients c) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelUpdate)
   for (int64_t i = 0; i < n; ++i) {
     const real g = grad[i] + c.weight_decay * w[i];
     s[i] = c.alpha * s[i] + c.one_minus_alpha * g * g;
@@ -343,7 +343,7 @@ struct AdamCoefficients {
 template <bool kAmsgrad>
 void adam_loop(int64_t n, real* w, const real* grad, real* m, real* v, real* vmax,
                const AdamCoefficients c) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelUpdate)
   for (int64_t i = 0; i < n; ++i) {
     const real g = grad[i] + c.weight_decay * w[i];
     m[i] = c.beta1 * m[i] + c.one_minus_beta1 * g;

@@ -3,8 +3,8 @@
 // plot_png writes one self-contained gnuplot script next to the PNG: each
 // curve as an inline data block ($curve0, $curve1, ...), then the terminal,
 // labels and one `plot` command. It runs `gnuplot SCRIPT`, reads what gnuplot
-// printed, and on success renames the finished picture into place and deletes
-// the script; on failure it keeps the script and throws with gnuplot's
+// printed, and on success writes the finished picture into place
+// (write_file_atomically) and deletes the script; on failure it keeps the script and throws with gnuplot's
 // message, so the script can be read and re-run by hand.
 #include "byhand/plot.h"
 
@@ -19,6 +19,8 @@
 #include <limits>
 #include <sstream>
 #include <stdexcept>
+
+#include "file_util.h"
 
 namespace byhand {
 
@@ -248,7 +250,9 @@ bool plot_png(const std::string& png_path, const std::string& title, const std::
               const std::string& ylabel, const std::vector<Curve>& curves,
               const PlotOptions& options) {
   if (!gnuplot_available()) return report_missing_gnuplot();
-  const std::string tmp_png = png_path + ".tmp";
+  // gnuplot draws into a temporary of its own; its bytes then replace
+  // png_path in one step (write_file_atomically), as every file byhand writes.
+  const std::string tmp_png = temporary_path(png_path);
   const std::string script = png_path + ".gp";
   {
     std::ofstream f(script);
@@ -261,12 +265,17 @@ bool plot_png(const std::string& png_path, const std::string& title, const std::
     throw std::runtime_error("plot: gnuplot failed to draw " + png_path + " (the script is kept: " +
                              script + "):\n" + output);
   }
-  std::ifstream drawn(tmp_png, std::ios::binary | std::ios::ate);
-  if (!drawn || drawn.tellg() <= 0)
-    throw std::runtime_error("plot: gnuplot wrote no picture to " + tmp_png + " (the script is kept: " +
-                             script + ")" + (output.empty() ? "" : ":\n" + output));
-  if (std::rename(tmp_png.c_str(), png_path.c_str()) != 0)
-    throw std::runtime_error("plot: cannot rename " + tmp_png + " to " + png_path);
+  std::string picture;
+  {
+    std::ifstream drawn(tmp_png, std::ios::binary);
+    picture.assign(std::istreambuf_iterator<char>(drawn), std::istreambuf_iterator<char>());
+  }
+  std::remove(tmp_png.c_str());
+  if (picture.empty())
+    throw std::runtime_error("plot: gnuplot wrote no picture for " + png_path +
+                             " (the script is kept: " + script + ")" +
+                             (output.empty() ? "" : ":\n" + output));
+  write_file_atomically(png_path, picture, "plot");
   std::remove(script.c_str());
   return true;
 }

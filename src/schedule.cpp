@@ -10,6 +10,13 @@
 
 namespace byhand {
 
+// For the constructors' checks, which run once: the message is built even
+// when the check passes (set_last_epoch, which runs every epoch, builds its
+// own only to throw).
+static void require(bool ok, const std::string& who, const std::string& what) {
+  if (!ok) throw std::invalid_argument(who + ": " + what);
+}
+
 // Numbers in names as a person writes them: 0.1, 1e-05, 30.
 static std::string number(double x) {
   std::ostringstream os;
@@ -46,11 +53,8 @@ void LRScheduler::set_last_epoch(int64_t epoch) {
 
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
     : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
-  if (!(step_size > 0))
-    throw std::invalid_argument("StepLR: step_size must be positive, got " +
-                                std::to_string(step_size));
-  if (!(gamma > 0))
-    throw std::invalid_argument("StepLR: gamma must be positive, got " + number(gamma));
+  require(step_size > 0, "StepLR", "step_size must be positive, got " + std::to_string(step_size));
+  require(gamma > 0, "StepLR", "gamma must be positive, got " + number(gamma));
   start();
 }
 
@@ -68,11 +72,9 @@ double StepLR::lr_at(int64_t epoch, double base_lr) const {
 MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma)
     : LRScheduler(optimizer), milestones_(std::move(milestones)), gamma_(gamma) {
   std::sort(milestones_.begin(), milestones_.end());
-  if (!(milestones_.empty() || milestones_.front() >= 0))
-    throw std::invalid_argument("MultiStepLR: milestones must not be negative, got " +
-                                list(milestones_));
-  if (!(gamma > 0))
-    throw std::invalid_argument("MultiStepLR: gamma must be positive, got " + number(gamma));
+  require(milestones_.empty() || milestones_.front() >= 0, "MultiStepLR",
+          "milestones must not be negative, got " + list(milestones_));
+  require(gamma > 0, "MultiStepLR", "gamma must be positive, got " + number(gamma));
   start();
 }
 
@@ -92,12 +94,9 @@ double MultiStepLR::lr_at(int64_t epoch, double base_lr) const {
 
 CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t T_max, double eta_min)
     : LRScheduler(optimizer), T_max_(T_max), eta_min_(eta_min) {
-  if (!(T_max > 0))
-    throw std::invalid_argument("CosineAnnealingLR: T_max must be positive, got " +
-                                std::to_string(T_max));
-  if (!(eta_min >= 0))
-    throw std::invalid_argument("CosineAnnealingLR: eta_min must not be negative, got " +
-                                number(eta_min));
+  require(T_max > 0, "CosineAnnealingLR", "T_max must be positive, got " + std::to_string(T_max));
+  require(eta_min >= 0, "CosineAnnealingLR",
+          "eta_min must not be negative, got " + number(eta_min));
   start();
 }
 
@@ -121,15 +120,12 @@ LinearLR::LinearLR(Optimizer& optimizer, double start_factor, double end_factor,
       start_factor_(start_factor),
       end_factor_(end_factor),
       total_iters_(total_iters) {
-  if (!(start_factor > 0 && start_factor <= 1))
-    throw std::invalid_argument("LinearLR: start_factor must be in (0, 1], got " +
-                                number(start_factor));
-  if (!(end_factor >= 0 && end_factor <= 1))
-    throw std::invalid_argument("LinearLR: end_factor must be in [0, 1], got " +
-                                number(end_factor));
-  if (!(total_iters > 0))
-    throw std::invalid_argument("LinearLR: total_iters must be positive, got " +
-                                std::to_string(total_iters));
+  require(start_factor > 0 && start_factor <= 1, "LinearLR",
+          "start_factor must be in (0, 1], got " + number(start_factor));
+  require(end_factor >= 0 && end_factor <= 1, "LinearLR",
+          "end_factor must be in [0, 1], got " + number(end_factor));
+  require(total_iters > 0, "LinearLR",
+          "total_iters must be positive, got " + std::to_string(total_iters));
   start();
 }
 
@@ -149,19 +145,17 @@ double LinearLR::lr_at(int64_t epoch, double base_lr) const {
 SequentialLR::SequentialLR(Optimizer& optimizer, std::vector<LRScheduler*> schedules,
                            std::vector<int64_t> milestones)
     : LRScheduler(optimizer), schedules_(std::move(schedules)), milestones_(std::move(milestones)) {
-  if (schedules_.empty()) throw std::invalid_argument("SequentialLR: needs at least one schedule");
-  if (milestones_.size() + 1 != schedules_.size())
-    throw std::invalid_argument("SequentialLR: needs one milestone fewer than schedules, got " +
-                                std::to_string(schedules_.size()) + " schedules and milestones " +
-                                list(milestones_));
+  require(!schedules_.empty(), "SequentialLR", "needs at least one schedule");
+  require(milestones_.size() + 1 == schedules_.size(), "SequentialLR",
+          "needs one milestone fewer than schedules, got " + std::to_string(schedules_.size()) +
+              " schedules and milestones " + list(milestones_));
   for (size_t i = 0; i < milestones_.size(); ++i)
-    if (!(milestones_[i] > (i ? milestones_[i - 1] : 0)))
-      throw std::invalid_argument("SequentialLR: milestones must be positive and increasing, got " +
-                                  list(milestones_));
+    require(milestones_[i] > (i ? milestones_[i - 1] : 0), "SequentialLR",
+            "milestones must be positive and increasing, got " + list(milestones_));
   for (const LRScheduler* s : schedules_) {
-    if (s == nullptr) throw std::invalid_argument("SequentialLR: null schedule");
-    if (&s->optimizer() != &optimizer)
-      throw std::invalid_argument("SequentialLR: " + s->name() + " belongs to another optimizer");
+    require(s != nullptr, "SequentialLR", "null schedule");
+    require(&s->optimizer() == &optimizer, "SequentialLR",
+            s->name() + " belongs to another optimizer");
   }
   set_base_lrs(schedules_.front()->base_lrs());
   start();

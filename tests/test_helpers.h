@@ -16,6 +16,7 @@
 
 #include "byhand/data.h"
 #include "byhand/gradcheck.h"
+#include "byhand/layer.h"
 #include "byhand/random.h"
 #include "byhand/tensor.h"
 
@@ -25,6 +26,23 @@ namespace byhand_test {
 inline void require_gradcheck(const byhand::GradcheckResult& r) {
   INFO(r.report());
   REQUIRE(r.passed);
+}
+
+// set_input_grad(false) on a layer (or a model): `without_dx`, a copy of
+// `with_dx` (same parameters) with input_grad off, returns an empty dx from
+// the same forward and backward, and accumulates the same parameter gradients.
+inline void require_no_dx_same_param_grads(byhand::Layer& with_dx, byhand::Layer& without_dx,
+                                           const byhand::Tensor& x, const byhand::Tensor& dy) {
+  with_dx.forward(x);
+  without_dx.forward(x);
+  REQUIRE(with_dx.backward(dy).shape() == x.shape());
+  REQUIRE(without_dx.backward(dy).numel() == 0);
+  const auto a = with_dx.params(), b = without_dx.params();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i]->name);
+    REQUIRE(a[i]->grad.to_vector() == b[i]->grad.to_vector());
+  }
 }
 
 // A tensor of independent normal draws N(mean, std^2), in index order.

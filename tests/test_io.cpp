@@ -550,8 +550,7 @@ TEST_CASE("Saving goes through a temporary file and a rename", "[io]") {
   }
   SECTION("a path in a directory that does not exist") {
     const std::string nowhere = dir / "no/such/dir/model.safetensors";
-    // The temporary's name is no longer "<path>.tmp" (see below), so the
-    // message names the path asked for, the missing folder and the OS reason.
+    // The message names the path asked for, the missing folder and the OS reason.
     CHECK_THROWS_WITH(save_model(*net, nowhere),
                       Contains("save_model: cannot write '" + nowhere + "'") &&
                           Contains("the folder '" + dir / "no/such/dir" + "' does not exist") &&

@@ -17,8 +17,10 @@
 // The program run is $BYHAND_GNUPLOT when that is set, else `gnuplot` on the
 // PATH (BYHAND_GNUPLOT=/nonexistent pretends it is missing).
 //
-// Every PNG is drawn into a temporary file and renamed over its path, so an
-// image viewer never catches half a picture.
+// Every PNG is drawn into a temporary file and then written over its path in
+// one step (write then rename, as checkpoints are), so an image viewer never
+// catches half a picture, and a failure leaves the previous picture and no
+// temporary behind.
 #pragma once
 
 #include <string>

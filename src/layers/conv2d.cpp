@@ -176,11 +176,10 @@ Shape Conv2d::output_shape(const Shape& in) const {
   const std::string expected = "(N, " + std::to_string(in_) + ", H, W)";
   if (in.rank() != 4 || in[1] != in_) shape_error(expected, in);
   // The kernel must fit inside the padded image at least once.
-  const int64_t min_h = std::max<int64_t>(1, kernel_.h - 2 * padding_.h);
-  const int64_t min_w = std::max<int64_t>(1, kernel_.w - 2 * padding_.w);
-  if (in[2] < min_h || in[3] < min_w)
-    shape_error(expected + " with H >= " + std::to_string(min_h) + " and W >= " +
-                    std::to_string(min_w) + " (the image, padded, must hold the kernel)",
+  const Size2 min = smallest_input(kernel_, padding_);
+  if (in[2] < min.h || in[3] < min.w)
+    shape_error(expected + " with H >= " + std::to_string(min.h) + " and W >= " +
+                    std::to_string(min.w) + " (the image, padded, must hold the kernel)",
                 in);
   const ConvGeometry g = geometry(in);
   return {in[0], out_, g.out_height(), g.out_width()};

@@ -55,6 +55,7 @@ struct AvgSpan {
 std::vector<AvgSpan> window_spans(int64_t outputs, int64_t kernel, int64_t stride,
                                   int64_t padding, int64_t extent, bool count_include_pad) {
   std::vector<AvgSpan> spans;
+  spans.reserve(size_t(outputs));
   for (int64_t o = 0; o < outputs; ++o) {
     const Span s = pool_window(o, kernel, stride, padding, extent);
     spans.push_back({s.begin, s.end, count_include_pad ? kernel : s.size()});
@@ -65,6 +66,7 @@ std::vector<AvgSpan> window_spans(int64_t outputs, int64_t kernel, int64_t strid
 // AdaptiveAvgPool2d's bins along one dimension: a plain mean over each.
 std::vector<AvgSpan> bin_spans(int64_t outputs, int64_t extent) {
   std::vector<AvgSpan> spans;
+  spans.reserve(size_t(outputs));
   for (int64_t i = 0; i < outputs; ++i) {
     const Span s = adaptive_bin(i, outputs, extent);
     spans.push_back({s.begin, s.end, s.size()});
@@ -169,19 +171,19 @@ std::string Pool2d::geometry_str() const {
 // Ho = floor((H + 2*ph - kh) / sh) + 1, Wo likewise (PyTorch's ceil_mode=False).
 //
 // The input must hold one window once padded, H + 2*ph >= kh, and must not be
-// empty, H >= 1: with kh = 2*ph the first condition alone lets H = 0 through,
-// and then every window is all padding (MaxPool2d would search nothing,
-// AvgPool2d without the padding would divide by 0). With H >= 1 every window
-// holds at least one real row, since ph <= kh / 2. W likewise.
+// empty, H >= 1 (smallest_input): with kh = 2*ph the first condition alone
+// lets H = 0 through, and then every window is all padding (MaxPool2d would
+// search nothing, AvgPool2d without the padding would divide by 0). With
+// H >= 1 every window holds at least one real row, since ph <= kh / 2. W
+// likewise.
 Shape Pool2d::output_shape(const Shape& in) const {
   if (in.rank() != 4)
     shape_error(expected_nchw(in), in);
   const int64_t padded_h = in[2] + 2 * padding_.h, padded_w = in[3] + 2 * padding_.w;
-  const int64_t min_h = std::max<int64_t>(1, kernel_.h - 2 * padding_.h);
-  const int64_t min_w = std::max<int64_t>(1, kernel_.w - 2 * padding_.w);
-  if (in[2] < min_h || in[3] < min_w)
-    shape_error("(N, C, H, W) with H >= " + std::to_string(min_h) + " and W >= " +
-                    std::to_string(min_w) +
+  const Size2 min = smallest_input(kernel_, padding_);
+  if (in[2] < min.h || in[3] < min.w)
+    shape_error("(N, C, H, W) with H >= " + std::to_string(min.h) + " and W >= " +
+                    std::to_string(min.w) +
                     (padded_h < kernel_.h || padded_w < kernel_.w
                          ? " (the input is smaller than one pooling window)"
                          : " (the input is empty: every window would be padding)"),

@@ -11,7 +11,8 @@
 // 0..H-1 and 0..W-1 are the padding. As in PyTorch (ceil_mode=False) only
 // windows that fit entirely inside the padded input are used:
 //     Ho = floor((H + 2*ph - kh) / sh) + 1,   Wo likewise,
-// so an input smaller than one window (H + 2*ph < kh) is an error, and the
+// so an input smaller than one window (H + 2*ph < kh), or an empty one (H = 0:
+// every window would be padding), is an error (smallest_input, size2.h); the
 // last rows or columns are dropped when the windows do not tile the input
 // exactly (their gradient is then zero). stride = 0 means stride = kernel
 // size, PyTorch's default: windows side by side, not overlapping. A stride

@@ -20,4 +20,13 @@ struct Size2 {
   }
 };
 
+// The smallest input (H, W) a sliding window of `kernel` fits in once the
+// input is padded by `padding` on each side, H + 2*ph >= kh, and that is not
+// empty, H >= 1 (padding alone would let an empty input through). Conv2d and
+// the pooling layers reject smaller ones.
+inline Size2 smallest_input(Size2 kernel, Size2 padding) {
+  const auto at_least = [](int64_t k, int64_t p) { return k - 2 * p > 1 ? k - 2 * p : 1; };
+  return {at_least(kernel.h, padding.h), at_least(kernel.w, padding.w)};
+}
+
 }  // namespace byhand
