@@ -13,14 +13,13 @@
 
 namespace byhand::models {
 
-std::unique_ptr<Sequential> mlp(const std::vector<int64_t>& hidden, const std::string& activation,
-                                int64_t in_features, int64_t classes) {
+std::unique_ptr<Sequential> mlp(const std::vector<int64_t>& hidden, const std::string& activation) {
   if (activation != "relu" && activation != "sigmoid" && activation != "tanh")
     throw std::invalid_argument("mlp: activation must be relu, sigmoid or tanh, got '" +
                                 activation + "'");
   auto net = std::make_unique<Sequential>();
   net->add<Flatten>();                       // (N, 1, 28, 28) -> (N, 784)
-  int64_t width = in_features;
+  int64_t width = 28 * 28;
   for (int64_t h : hidden) {
     net->add<Linear>(width, h);              // (N, width) -> (N, h)
     if (activation == "relu") net->add<ReLU>();
@@ -28,7 +27,7 @@ std::unique_ptr<Sequential> mlp(const std::vector<int64_t>& hidden, const std::s
     else net->add<Tanh>();
     width = h;
   }
-  net->add<Linear>(width, classes);          // (N, width) -> (N, classes): one score per class
+  net->add<Linear>(width, 10);               // (N, width) -> (N, 10): one score per class
   return net;
 }
 

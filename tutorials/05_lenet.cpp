@@ -14,9 +14,10 @@
 //   conv 5x5, 16        -> BN -> ReLU -> maxpool 2
 //   flatten -> FC 120 -> ReLU -> FC 84 -> ReLU -> FC 10
 // Every layer is byhand's own (the model is built in src/models.cpp): Conv2d
-// (src/layers/conv2d.cpp) computes layers this small directly from the
-// convolution's formula, and bigger ones as im2col + BLIS GEMM (lesson 4),
-// both checked against each other in the tests; BatchNorm2d's backward is the closed form derived in
+// (src/layers/conv2d.cpp) computes the first layer, and the second one's
+// forward, directly from the convolution's formula, and the second one's
+// backward as im2col + BLIS GEMM (lesson 4), both roads checked against each
+// other in the tests; BatchNorm2d's backward is the closed form derived in
 // src/layers/batchnorm.cpp, and MaxPool2d routes each gradient to the input
 // that won the max (src/layers/pooling.cpp).
 //

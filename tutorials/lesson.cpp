@@ -166,10 +166,15 @@ int run(const std::function<int()>& body) {
 
 // Cuts a loaded pair of sets to --subset training images, or with --quick to
 // `quick_train` training and at most 500 test images.
+// --quick's test set: the first 500 images.
+static Dataset quick_test(const Dataset& test) {
+  return test.subset(std::min<int64_t>(500, test.size()));
+}
+
 static void cut(TrainTest& d, const Common& c, int64_t quick_train) {
   const int64_t n_train = c.quick ? quick_train : c.subset;
   if (n_train > 0 && n_train < d.train.size()) d.train = d.train.subset(n_train);
-  if (c.quick) d.test = d.test.subset(std::min<int64_t>(500, d.test.size()));
+  if (c.quick) d.test = quick_test(d.test);
 }
 
 TrainTest load_data(const Common& c) {
@@ -182,11 +187,16 @@ TrainTest load_data(const Common& c) {
   return d;
 }
 
-TrainTest load_classes(const Common& c, const std::vector<int>& classes) {
-  Common whole = c;  // load both files whole, filter, then cut here
+// Both files whole, whatever --subset and --quick say: the callers cut them.
+static TrainTest load_whole(const Common& c) {
+  Common whole = c;
   whole.subset = 0;
   whole.quick = false;
-  TrainTest d = load_data(whole);
+  return load_data(whole);
+}
+
+TrainTest load_classes(const Common& c, const std::vector<int>& classes) {
+  TrainTest d = load_whole(c);  // filter, then cut
   d.train = d.train.filter_classes(classes);
   d.test = d.test.filter_classes(classes);
   cut(d, c, 500);
@@ -194,10 +204,7 @@ TrainTest load_classes(const Common& c, const std::vector<int>& classes) {
 }
 
 TrainValTest load_train_val_test(const Common& c, int64_t val_size, int64_t quick_train) {
-  Common whole = c;  // load both files whole, then cut them here
-  whole.subset = 0;
-  whole.quick = false;
-  TrainTest d = load_data(whole);
+  TrainTest d = load_whole(c);
   const int64_t n = d.train.size();
   if (c.quick) val_size = 500;
   if (val_size < 1 || val_size >= n)
@@ -215,7 +222,7 @@ TrainValTest load_train_val_test(const Common& c, int64_t val_size, int64_t quic
   TrainValTest s;
   s.train = d.train.subset(n_train);
   s.val = d.train.slice(n - val_size, n);
-  s.test = c.quick ? d.test.subset(std::min<int64_t>(500, d.test.size())) : std::move(d.test);
+  s.test = c.quick ? quick_test(d.test) : std::move(d.test);
   std::printf("split: %lld training images (the first of the training file), %lld validation\n"
               "       images (its last), %lld test images kept for the end\n",
               (long long)s.train.size(), (long long)s.val.size(), (long long)s.test.size());

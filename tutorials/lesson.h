@@ -98,8 +98,8 @@ TrainTest load_classes(const Common& c, const std::vector<int>& classes);
 //          the validation part); --quick: `quick_train` images
 //   val:   the last `val_size` images of the training file (--quick: 500)
 //   test:  the test file (--quick: its first 500 images)
-// Prints one line saying so; a --subset that would overlap the validation
-// images, or is smaller than one batch, is an error.
+// Prints the data line (load_data) and the split; a --subset that would
+// overlap the validation images, or is smaller than one batch, is an error.
 struct TrainValTest {
   byhand::Dataset train, val, test;
 };

@@ -24,8 +24,7 @@ namespace byhand::models {
 // A multi-layer perceptron on 28x28 single-channel images: hidden layer sizes
 // and their activation ("relu", "sigmoid" or "tanh"), 10 class scores.
 std::unique_ptr<Sequential> mlp(const std::vector<int64_t>& hidden,
-                                const std::string& activation = "relu",
-                                int64_t in_features = 28 * 28, int64_t classes = 10);
+                                const std::string& activation = "relu");
 
 // LeNet-5 with batch norm on (N, 1, 28, 28) images. conv2_channels changes the
 // second convolution's width (16 in LeNet), e.g. to show a checkpoint that
