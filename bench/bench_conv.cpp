@@ -61,22 +61,10 @@ struct Timing {
   double best, median;  // seconds
 };
 
-// Runs f `reps` times (after one untimed warm-up run) and keeps the fastest
-// and the median time.
-static Timing time_it(int reps, const std::function<void()>& f) {
-  f();
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    auto t0 = Clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return {t.front(), t[t.size() / 2]};
-}
-
-// The same for several functions, run in turns: one run of each, then the
-// next round, so that each sees the same moments of a noisy machine.
+// Runs each of fs `reps` times (after one untimed warm-up run each) and keeps
+// the fastest and the median time of each. The functions run in turns, one
+// run of each, then the next round, so that each sees the same moments of a
+// noisy machine.
 static std::vector<Timing> time_in_turns(int reps, const std::vector<std::function<void()>>& fs) {
   for (auto& f : fs) f();
   std::vector<std::vector<double>> t(fs.size());
@@ -93,6 +81,7 @@ static std::vector<Timing> time_in_turns(int reps, const std::vector<std::functi
   }
   return out;
 }
+static Timing time_it(int reps, const std::function<void()>& f) { return time_in_turns(reps, {f})[0]; }
 
 // GFLOP/s of one core's FMA units, the widest this build can use (AVX-512,
 // else AVX2; "" and 0 without FMA): 12 independent FMA chains in flight, enough
