@@ -12,23 +12,31 @@ static bool g_nan_fill = false;
 void Layer::set_nan_fill(bool on) { g_nan_fill = on; }
 bool Layer::nan_fill() { return g_nan_fill; }
 
-const Tensor& Layer::forward(const Tensor& x) {
+Shape Layer::begin_forward(const Tensor& x) {
   // Every layer has only a CPU path so far. Checked here, once for all of
   // them; who() builds a string, so only when the check fails.
   if (x.device() != Device::CPU) require_cpu(x, who());
   Shape out = output_shape(x.shape());  // throws, naming the layer, on a bad shape
-  y_.resize(out);
-  if (g_nan_fill) y_.fill(std::numeric_limits<real>::quiet_NaN());
   in_shape_ = x.shape();
-  forward_into(x, y_);
   have_forward_ = true;
+  return out;
+}
+
+void Layer::begin_backward(const Tensor& dy) {
+  if (!have_forward_) throw std::logic_error(who() + ": backward called before forward");
+  if (dy.shape() != output().shape())  // the name is built only for the error
+    check_shape(who() + " backward", "dy", output().shape(), dy.shape());
+}
+
+const Tensor& Layer::forward(const Tensor& x) {
+  y_.resize(begin_forward(x));
+  if (g_nan_fill) y_.fill(std::numeric_limits<real>::quiet_NaN());
+  forward_into(x, y_);
   return y_;
 }
 
 const Tensor& Layer::backward(const Tensor& dy) {
-  if (!have_forward_) throw std::logic_error(who() + ": backward called before forward");
-  if (dy.shape() != y_.shape())  // the name is built only for the error
-    check_shape(who() + " backward", "dy", y_.shape(), dy.shape());
+  begin_backward(dy);
   // Nobody wants dx (input_grad off) and there is no parameter gradient to
   // accumulate: nothing to compute at all.
   if (!input_grad_ && params().empty()) {
@@ -51,16 +59,41 @@ void Layer::backward_into(const Tensor&, Tensor&) {
   throw std::logic_error(who() + ": backward_into not implemented");
 }
 
+// The tree walks. Own entries first, then each child's under its name, as
+// torch.nn.Module.named_parameters() orders them.
+std::vector<Param*> Layer::params() {
+  std::vector<Param*> out = params_;
+  for (auto& c : children())
+    for (Param* p : c.second->params()) out.push_back(p);
+  return out;
+}
+
 std::vector<NamedParam> Layer::named_parameters(const std::string& prefix) {
   std::vector<NamedParam> out;
-  for (Param* p : params()) out.push_back({prefix + p->name, p});
+  for (Param* p : params_) out.push_back({prefix + p->name, p});
+  for (auto& c : children())
+    for (auto& np : c.second->named_parameters(prefix + c.first + ".")) out.push_back(np);
+  return out;
+}
+
+std::vector<Buffer*> Layer::buffers() {
+  std::vector<Buffer*> out = buffers_;
+  for (auto& c : children())
+    for (Buffer* b : c.second->buffers()) out.push_back(b);
   return out;
 }
 
 std::vector<NamedBuffer> Layer::named_buffers(const std::string& prefix) {
   std::vector<NamedBuffer> out;
-  for (Buffer* b : buffers()) out.push_back({prefix + b->name, b});
+  for (Buffer* b : buffers_) out.push_back({prefix + b->name, b});
+  for (auto& c : children())
+    for (auto& nb : c.second->named_buffers(prefix + c.first + ".")) out.push_back(nb);
   return out;
+}
+
+void Layer::set_input_grad(bool on) {
+  input_grad_ = on;
+  for (auto& c : children()) c.second->set_input_grad(true);
 }
 
 int64_t Layer::num_parameters() {
@@ -81,6 +114,19 @@ void Layer::set_path(const std::string& p) {
 
 void Layer::shape_error(const std::string& expected, const Shape& got) const {
   throw std::invalid_argument(who() + ": expected input shape " + expected + ", got " + got.str());
+}
+
+static void collect_modules(Layer& l, const std::string& path,
+                            std::vector<std::pair<std::string, Layer*>>& out) {
+  out.emplace_back(path, &l);
+  for (auto& c : l.children())
+    collect_modules(*c.second, path.empty() ? c.first : path + "." + c.first, out);
+}
+
+std::vector<std::pair<std::string, Layer*>> named_modules(Layer& model) {
+  std::vector<std::pair<std::string, Layer*>> out;
+  collect_modules(model, "", out);
+  return out;
 }
 
 }  // namespace byhand

@@ -27,5 +27,16 @@ void accumulate_column_sums(real* out, const real* X, int64_t N, int64_t D) {
   }
 }
 
+void add(const Tensor& a, const Tensor& b, Tensor& out) {
+  if (a.shape() != b.shape()) check_shape("ops::add", "second operand", a.shape(), b.shape());
+  out.resize(a.shape());
+  const real* ap = a.data();
+  const real* bp = b.data();
+  real* op = out.data();
+  const int64_t n = a.numel();
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) op[i] = ap[i] + bp[i];
+}
+
 }  // namespace ops
 }  // namespace byhand

@@ -76,34 +76,6 @@ const Tensor& Sequential::output() const {
   return layers_.empty() ? passthrough_ : layers_.back().second->output();
 }
 
-std::vector<Param*> Sequential::params() {
-  std::vector<Param*> out;
-  for (auto& c : layers_)
-    for (Param* p : c.second->params()) out.push_back(p);
-  return out;
-}
-
-std::vector<NamedParam> Sequential::named_parameters(const std::string& prefix) {
-  std::vector<NamedParam> out;
-  for (auto& c : layers_)
-    for (auto& np : c.second->named_parameters(prefix + c.first + ".")) out.push_back(np);
-  return out;
-}
-
-std::vector<Buffer*> Sequential::buffers() {
-  std::vector<Buffer*> out;
-  for (auto& c : layers_)
-    for (Buffer* b : c.second->buffers()) out.push_back(b);
-  return out;
-}
-
-std::vector<NamedBuffer> Sequential::named_buffers(const std::string& prefix) {
-  std::vector<NamedBuffer> out;
-  for (auto& c : layers_)
-    for (auto& nb : c.second->named_buffers(prefix + c.first + ".")) out.push_back(nb);
-  return out;
-}
-
 std::vector<std::pair<std::string, Layer*>> Sequential::children() {
   std::vector<std::pair<std::string, Layer*>> out;
   for (auto& c : layers_) out.emplace_back(c.first, c.second.get());

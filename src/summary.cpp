@@ -5,8 +5,6 @@
 #include <cstdio>
 #include <vector>
 
-#include "byhand/sequential.h"
-
 namespace byhand {
 
 namespace {
@@ -16,25 +14,36 @@ struct Row {
   int64_t params;
 };
 
-// Walks into Sequential containers; any other layer (a block included) is one
-// row, its parameters counted with all of its sub-layers'.
-Shape collect(Layer& layer, const std::string& path, const Shape& in, std::vector<Row>& rows) {
-  if (auto* seq = dynamic_cast<Sequential*>(&layer)) {
-    Shape s = in;
-    for (auto& c : seq->children())
-      s = collect(*c.second, path.empty() ? c.first : path + "." + c.first, s, rows);
-    return s;
-  }
-  Shape out = layer.output_shape(in);
-  rows.push_back({path.empty() ? "-" : path, layer.name(), out.str(), layer.num_parameters()});
-  return out;
+int depth_of(const std::string& path) {
+  return 1 + int(std::count(path.begin(), path.end(), '.'));
 }
 
 }  // namespace
 
-std::string summary(Layer& model, const Shape& input) {
+std::string summary(Layer& model, const Shape& input, int max_depth) {
+  // One forward on zeros, in eval mode (batch norm then needs no batch
+  // statistics, so even one image works), to read every layer's output.
+  const bool was_training = model.training();
+  model.eval();
+  try {
+    model.forward(Tensor(input));
+  } catch (...) {
+    model.train(was_training);
+    throw;
+  }
+  model.train(was_training);
+
   std::vector<Row> rows;
-  collect(model, "", input, rows);
+  for (auto& [path, layer] : named_modules(model)) {
+    if (path.empty()) continue;  // the model itself: its total closes the table
+    const int depth = depth_of(path);
+    if (max_depth >= 0 && depth > max_depth) continue;
+    rows.push_back({path, std::string(2 * size_t(depth - 1), ' ') + layer->name(),
+                    layer->output().shape().str(), layer->num_parameters()});
+  }
+  if (rows.empty())  // a single layer: one row for it
+    rows.push_back({"-", model.name(), model.output().shape().str(), model.num_parameters()});
+
   size_t wp = 5, wt = 4, ws = 12;
   for (auto& r : rows) {
     wp = std::max(wp, r.path.size());
@@ -42,22 +51,25 @@ std::string summary(Layer& model, const Shape& input) {
     ws = std::max(ws, r.shape.size());
   }
   std::string out;
-  char line[512];
+  char line[1024];
   std::snprintf(line, sizeof line, "%-*s  %-*s  %-*s  %10s\n", int(wp), "layer", int(wt), "type",
                 int(ws), "output shape", "params");
   out += line;
   std::snprintf(line, sizeof line, "%-*s  %-*s  %-*s  %10s\n", int(wp), "", int(wt), "", int(ws),
                 input.str().c_str(), "(input)");
   out += line;
-  int64_t total = 0;
   for (auto& r : rows) {
     std::snprintf(line, sizeof line, "%-*s  %-*s  %-*s  %10lld\n", int(wp), r.path.c_str(),
                   int(wt), r.type.c_str(), int(ws), r.shape.c_str(), (long long)r.params);
     out += line;
-    total += r.params;
   }
-  std::snprintf(line, sizeof line, "total parameters: %lld (%.1f KiB as float)\n",
-                (long long)total, double(total) * 4.0 / 1024.0);
+  const int64_t total = model.num_parameters();
+  if (total * 4 >= (int64_t(1) << 20))
+    std::snprintf(line, sizeof line, "total parameters: %lld (%.1f MiB as float)\n",
+                  (long long)total, double(total) * 4.0 / (1024.0 * 1024.0));
+  else
+    std::snprintf(line, sizeof line, "total parameters: %lld (%.1f KiB as float)\n",
+                  (long long)total, double(total) * 4.0 / 1024.0);
   out += line;
   return out;
 }

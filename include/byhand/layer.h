@@ -34,8 +34,26 @@
 //
 // A simple layer implements output_shape, forward_into and backward_into; the
 // base class sizes y and dx, checks shapes and the device, and enforces the
-// order of calls. Containers (Sequential) override forward and backward
-// themselves and call their children by hand.
+// order of calls.
+//
+// A layer can also have CHILDREN: a block (a residual block, squeeze-excite)
+// or a container (Sequential) is a layer that owns sub-layers and calls them
+// by hand. It lists them in children(), with their local names, and the base
+// class does the bookkeeping for the whole tree:
+//   params(), buffers()       its own, then every child's, in order
+//   named_parameters() ...    prefixed with the child's name, so a child
+//                             "conv1" of a block "layer1.0" gives
+//                             "layer1.0.conv1.weight" (PyTorch's state_dict)
+//   set_training(), set_path() passed down to every child
+//   set_input_grad(off)       the block itself stays off; its children stay
+//                             ON by default (they pass gradients to each
+//                             other); a block that knows which children read
+//                             its input turns those off (blocks/*.h)
+// Such a layer overrides forward and backward themselves: begin_forward and
+// begin_backward do the checks Layer::forward/backward do for a simple one.
+// Each child still OVERWRITES its own dx. Where the block's input (or any
+// tensor) feeds two children, the two gradients must be ADDED, and the block
+// does that itself, in one visible line of its backward (ops::add).
 #pragma once
 
 #include <memory>
@@ -94,18 +112,22 @@ class Layer {
   // The output of the last forward (for inspection: activations, NaN hunting).
   virtual const Tensor& output() const { return y_; }
 
-  virtual std::vector<Param*> params() { return params_; }
-  virtual std::vector<NamedParam> named_parameters(const std::string& prefix = "");
+  // The layer's own Params, then its children's (recursively), in order.
+  std::vector<Param*> params();
+  // The same with PyTorch state_dict names: "<prefix><child>.<...>.<name>".
+  std::vector<NamedParam> named_parameters(const std::string& prefix = "");
   int64_t num_parameters();
 
-  virtual std::vector<Buffer*> buffers() { return buffers_; }
-  virtual std::vector<NamedBuffer> named_buffers(const std::string& prefix = "");
+  std::vector<Buffer*> buffers();  // own, then the children's
+  std::vector<NamedBuffer> named_buffers(const std::string& prefix = "");
 
   // Whether backward computes dx (on by default). Training a model needs no
   // gradient with respect to its input images, and skipping it saves the
   // largest GEMM of a first Linear layer's backward; PyTorch skips it too,
-  // since inputs do not require grad. fit() turns it off for the model.
-  virtual void set_input_grad(bool on) { input_grad_ = on; }
+  // since inputs do not require grad. fit() turns it off for the model. A
+  // layer with children passes ON to them all (see above); containers and
+  // blocks refine that.
+  virtual void set_input_grad(bool on);
   bool input_grad() const { return input_grad_; }
 
   // Sub-layers with their local names; empty for a leaf layer.
@@ -134,6 +156,13 @@ class Layer {
   virtual void backward_into(const Tensor& dy, Tensor& dx);
   void register_param(Param* p) { params_.push_back(p); }
   void register_buffer(Buffer* b) { buffers_.push_back(b); }
+
+  // For layers that override forward/backward (blocks, containers): the
+  // device and shape checks of Layer::forward (returns the output shape; x's
+  // shape is kept for backward), and Layer::backward's order and dy checks
+  // (dy must have the shape of output()).
+  Shape begin_forward(const Tensor& x);
+  void begin_backward(const Tensor& dy);
   // Throws "<who>: expected input shape <expected>, got <got>".
   [[noreturn]] void shape_error(const std::string& expected, const Shape& got) const;
 
@@ -149,5 +178,11 @@ class Layer {
   std::vector<Buffer*> buffers_;
   std::string path_;
 };
+
+// Every layer of a model, the model itself first (path ""), then each child
+// and its children, depth first, with their dotted paths ("layer1.0.conv1"),
+// as torch.nn.Module.named_modules(). For code that visits every layer, e.g.
+// an initialisation that treats all convolutions alike.
+std::vector<std::pair<std::string, Layer*>> named_modules(Layer& model);
 
 }  // namespace byhand

@@ -73,6 +73,12 @@ void add_row_vector(real* Y, const real* bias, int64_t N, int64_t D);
 // out[j] += sum_n X[n, j]: the column sums of an N x D matrix (a bias gradient).
 void accumulate_column_sums(real* out, const real* X, int64_t N, int64_t D);
 
+// out = a + b, element by element; a and b have one shape and out is resized
+// to it. Where one tensor feeds two layers (a residual block's input goes to
+// its branch and to its shortcut), the loss depends on it through both, and
+// its gradient is the SUM of the two layers' dx: blocks add them with this.
+void add(const Tensor& a, const Tensor& b, Tensor& out);
+
 }  // namespace ops
 
 // Throws a clear error when a tensor is not on the CPU, for code that has only

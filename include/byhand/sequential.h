@@ -52,10 +52,6 @@ class Sequential : public Layer {
   // their dx (nothing before them wants it), and backward stops there.
   void set_input_grad(bool on) override;
 
-  std::vector<Param*> params() override;
-  std::vector<NamedParam> named_parameters(const std::string& prefix = "") override;
-  std::vector<Buffer*> buffers() override;
-  std::vector<NamedBuffer> named_buffers(const std::string& prefix = "") override;
   std::vector<std::pair<std::string, Layer*>> children() override;
 
  private:
