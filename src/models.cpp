@@ -136,7 +136,7 @@ std::unique_ptr<Sequential> vgg(const std::vector<std::pair<int64_t, int64_t>>& 
   net->add_named<AdaptiveAvgPool2d>("avgpool", o.pool_size);
   net->add_named<Flatten>("flatten");
   net->add("classifier", std::move(classifier));
-  torchvision_init(*net, 0.01);
+  torchvision_init(*net, o.linear_std);
   return net;
 }
 

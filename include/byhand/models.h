@@ -62,6 +62,12 @@ struct VggOptions {
   int64_t pool_size = 7;      // the adaptive average pool's output, p x p
   int64_t hidden = 4096;      // the two hidden fully connected layers' width
   double dropout = 0.5;
+  // The fully connected layers' weights: N(0, linear_std^2) with zero bias,
+  // torchvision's 0.01, which suits its 25088 -> 4096 -> 4096 sizes. A narrow
+  // classifier (128 -> 512) would start with outputs near 0 and gradients
+  // 100x too small through each layer: 0 keeps PyTorch's Linear default,
+  // U(-1/sqrt(in), 1/sqrt(in)), which scales with the width.
+  double linear_std = 0.01;
 };
 std::unique_ptr<Sequential> vgg(const std::vector<std::pair<int64_t, int64_t>>& config,
                                 const VggOptions& options = {});
