@@ -34,7 +34,7 @@ Usage:
         torchvision's default ImageNet weights (for resnet50, IMAGENET1K_V2,
         80.9 % top-1) and the 1000 class names, one per line in class order.
         This downloads the weights (about 100 MB for ResNet-50) from
-        download.pytorch.org into torch's cache ($TORCH_HOME/hub/checkpoints,
+        PyTorch's download server into torch's cache ($TORCH_HOME/hub/checkpoints,
         ~/.cache/torch/hub/checkpoints by default), so it needs a network once;
         later runs, or a machine where the .pth file was copied into that
         folder, need none. Without a network it stops with a message saying

@@ -3,6 +3,7 @@
 // with a wrong shortcut gradient caught, and the Layer contract's tree walks
 // (names, parameters, train/eval, input_grad) through blocks.
 #include <catch2/catch.hpp>
+#include <limits>
 
 #include "byhand/blocks/basic_block.h"
 #include "byhand/blocks/bottleneck.h"
@@ -315,4 +316,15 @@ TEST_CASE("ops::add: element-wise sum, shape checked", "[blocks]") {
   ops::add(a, b, out);
   REQUIRE(out.to_vector() == std::vector<real>{11, 22, 33, 44});
   REQUIRE_THROWS_WITH(ops::add(a, Tensor({4}), out), Catch::Contains("(2, 2)"));
+}
+
+TEST_CASE("The NaN hunt walks into blocks and names the layer by its path", "[blocks]") {
+  models::ResNetOptions o;
+  o.small_input = true;
+  o.width_divisor = 16;
+  auto net = models::resnet18(10, 1, o);
+  auto& block = static_cast<BasicBlock&>(static_cast<Sequential&>((*net)["layer2"])[1]);
+  block.conv2.weight.value[3] = std::numeric_limits<real>::quiet_NaN();
+  net->forward(input({2, 1, 8, 8}, 71));
+  REQUIRE_THAT(first_nonfinite_layer(*net), Catch::Contains("'layer2.1.conv2'"));
 }

@@ -164,9 +164,7 @@ int main(int argc, char** argv) {
     const double t0 = now_seconds();
     std::vector<EpochStats> history = fit(*model, criterion, optimizer, train, &val, fo);
     std::printf("training took %.0f s\n", now_seconds() - t0);
-    if (plot_history(history, out_dir + "/vgg11", "VGG-11 (narrow) on Fashion-MNIST 32x32"))
-      std::printf("wrote %s/history.csv, vgg11_accuracy.png and vgg11_loss.png\n",
-                  out_dir.c_str());
+    lesson::plot_run(history, out_dir, "vgg11", "VGG-11 (narrow) on Fashion-MNIST 32x32");
 
     EvalResult r = evaluate(*model, criterion, test);
     lesson::print_test_result(d.test, r.accuracy, r.loss);

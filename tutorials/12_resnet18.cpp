@@ -280,11 +280,7 @@ int main(int argc, char** argv) {
     const double t0 = now_seconds();
     std::vector<EpochStats> history = fit(*model, criterion, optimizer, train, &val, fo);
     const double train_seconds = now_seconds() - t0;
-    if (plot_history(history, out_dir + "/resnet18", "ResNet-18 on Fashion-MNIST"))
-      std::printf("wrote %s/history.csv, resnet18_accuracy.png and resnet18_loss.png\n",
-                  out_dir.c_str());
-    else
-      std::printf("wrote %s/history.csv (no PNG: gnuplot not found)\n", out_dir.c_str());
+    lesson::plot_run(history, out_dir, "resnet18", "ResNet-18 on Fashion-MNIST");
     std::printf("training took %.0f s (%.0f images/s with evaluation)\n", train_seconds,
                 double(c.epochs) * double(d.train.size()) / train_seconds);
 

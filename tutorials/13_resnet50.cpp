@@ -191,9 +191,7 @@ int main(int argc, char** argv) {
     const double t0 = now_seconds();
     std::vector<EpochStats> history = fit(*model, criterion, optimizer, train, &test, fo);
     std::printf("training took %.0f s\n", now_seconds() - t0);
-    if (plot_history(history, out_dir + "/resnet50", "ResNet-50"))
-      std::printf("wrote %s/history.csv, resnet50_accuracy.png and resnet50_loss.png\n",
-                  out_dir.c_str());
+    lesson::plot_run(history, out_dir, "resnet50", "ResNet-50");
 
     // Step 5 — what it learned: the training set, measured in eval mode,
     // against the test photos it never saw.

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "byhand/ops.h"
+#include "byhand/plot.h"
 #include "byhand/random.h"
 
 namespace lesson {
@@ -227,6 +228,15 @@ TrainValTest load_train_val_test(const Common& c, int64_t val_size, int64_t quic
               "       images (its last), %lld test images kept for the end\n",
               (long long)s.train.size(), (long long)s.val.size(), (long long)s.test.size());
   return s;
+}
+
+void plot_run(const std::vector<byhand::EpochStats>& history, const std::string& dir,
+              const std::string& name, const std::string& title) {
+  if (byhand::plot_history(history, dir + "/" + name, title))
+    std::printf("wrote %s/history.csv, %s_accuracy.png and %s_loss.png\n", dir.c_str(),
+                name.c_str(), name.c_str());
+  else
+    std::printf("wrote %s/history.csv (no PNG curves: gnuplot not found)\n", dir.c_str());
 }
 
 std::vector<int64_t> parse_sizes(const std::string& flag, const std::string& text) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "byhand/data.h"
+#include "byhand/train.h"
 
 namespace lesson {
 
@@ -104,6 +105,13 @@ struct TrainValTest {
   byhand::Dataset train, val, test;
 };
 TrainValTest load_train_val_test(const Common& c, int64_t val_size, int64_t quick_train = 500);
+
+// The curves of one training run, <dir>/<name>_accuracy.png and
+// <dir>/<name>_loss.png (training vs validation, plot.h), and one line saying
+// what is in <dir> (history.csv, which fit() wrote there, and the PNGs, or
+// why there are none: gnuplot missing).
+void plot_run(const std::vector<byhand::EpochStats>& history, const std::string& dir,
+              const std::string& name, const std::string& title);
 
 // "100,100,100" -> {100, 100, 100}, for flags such as --arch (a clear error
 // naming the flag otherwise).
