@@ -359,7 +359,7 @@ TEST_CASE("Conv2d: the result does not depend on the number of threads", "[conv]
   // image: the threads split the work inside pad, conv_gemm, ops::gemm and col2im.
   Rng rng(15);
   struct Case { int64_t n, c_in, c_out, hw; };
-  // The last two take Winograd (3x3, 32 channels or more, 256 tiles or
+  // The last two take Winograd (3x3, 16 channels or more, 256 tiles or
   // more): split the same way.
   for (Case c : {Case{5, 5, 7, 9}, Case{1, 8, 6, 40}, Case{11, 32, 33, 9}, Case{1, 32, 32, 40}}) {
     Conv2d conv(c.c_in, c.c_out, 3, 1, 1, true, rng);
@@ -483,15 +483,16 @@ TEST_CASE("Conv2d: gradient check of the direct path", "[gradcheck][conv]") {
 // Which road Auto takes, seen from outside: the same code on the same numbers
 // gives the same bits, while two roads differ in the last bits somewhere
 // among thousands of outputs.
-TEST_CASE("Conv2d: Auto takes Winograd for 3x3 kernels, 32+ channels, 4x4+ outputs, 256+ tiles",
+TEST_CASE("Conv2d: Auto takes Winograd for 3x3 kernels, 16+ channels, 4x4+ outputs, 256+ tiles",
           "[conv]") {
   Rng rng(21);
   struct Case { int64_t batch, c_in, c_out, hw; bool winograd; };
   for (Case c : {Case{16, 32, 48, 8, true},    // 16 tiles an image: 256 in the batch
                  Case{64, 64, 32, 4, true},    // 4x4 outputs, 256 tiles
                  Case{15, 32, 48, 8, false},   // 240 tiles
-                 Case{16, 16, 64, 8, false},   // too few channels
-                 Case{16, 64, 16, 8, false},
+                 Case{16, 16, 64, 8, true},    // 16 channels: enough
+                 Case{16, 8, 64, 8, false},    // too few channels
+                 Case{16, 64, 8, 8, false},
                  Case{256, 64, 64, 2, false}}) {  // 2x2 outputs
     DYNAMIC_SECTION("batch " << c.batch << " " << c.c_in << "->" << c.c_out << " " << c.hw << "x"
                              << c.hw) {

@@ -6,15 +6,16 @@
 //   auto model = models::resnet18(10, 1);
 //   std::cout << summary(*model, {1, 1, 224, 224});
 //
-//   layer          type                                            output shape       params
-//                                                                  (1, 1, 224, 224)  (input)
-//   conv1          Conv2d(1, 64, kernel_size=7, stride=2, ...)     (1, 64, 112, 112)    3136
+//   layer             type                                      output shape       params
+//                                                               (1, 1, 224, 224)  (input)
+//   conv1             Conv2d(1, 64, kernel_size=7, ...)         (1, 64, 112, 112)     3136
+//   bn1               BatchNorm2d(64, eps=1e-05, momentum=0.1)  (1, 64, 112, 112)      128
 //   ...
-//   layer1         Sequential                                      (1, 64, 56, 56)    147968
-//   layer1.0         BasicBlock(64, 64, stride=1)                  (1, 64, 56, 56)     73984
-//   layer1.0.conv1     Conv2d(64, 64, kernel_size=3, ...)          (1, 64, 56, 56)     36864
+//   layer1            Sequential                                (1, 64, 56, 56)     147968
+//   layer1.0            BasicBlock(64, 64, stride=1)            (1, 64, 56, 56)      73984
+//   layer1.0.conv1        Conv2d(64, 64, kernel_size=3, ...)    (1, 64, 56, 56)      36864
 //   ...
-//   fc             Linear(512, 10)                                 (1, 10)              5130
+//   fc                Linear(512, 10)                           (1, 10)               5130
 //   total parameters: 11175370 (42.6 MiB as float)
 //
 // Each row is named by its path in the model ("layer1.0.conv1" is the conv1

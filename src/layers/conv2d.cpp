@@ -1,6 +1,6 @@
 // conv2d.cpp — Conv2d forward and backward, side by side (conv2d.h): the
 // im2col + GEMM road and the direct road. (The Winograd road, which Auto takes
-// for 3x3 stride-1 layers with 32+ channels, including the benchmark layer
+// for 3x3 stride-1 layers with 16+ channels, including the benchmark layer
 // below, is in conv2d_winograd.cpp; these measurements are of the im2col road.)
 //
 // How the work is cut up, and why. Measured with bench/bench_conv.cpp and

@@ -42,7 +42,7 @@
 // first layer) runs far below the machine's peak; for such layers the plain
 // loops are 3 to 5 times faster.
 //
-// 3x3 kernels with stride 1 and 32 channels or more (ResNet's, VGG's) take a
+// 3x3 kernels with stride 1 and 16 channels or more (ResNet's, VGG's) take a
 // third road, WINOGRAD F(2x2, 3x3) (winograd.h, conv2d_winograd.cpp): the
 // same sums with 2.25x fewer multiplications, as 16 GEMMs between cheap
 // transforms, forward and backward. On the benchmark layer (64 channels, 16x16, batch 32) it runs
@@ -101,7 +101,7 @@ class Conv2d : public Layer {
   // im2col + GEMM. Direct needs stride 1 and Winograd a 3x3 kernel with
   // stride 1: set on other layers, they leave them to the road Auto would take.
   enum class Algorithm { Auto, Im2col, Direct, Winograd };
-  // When Auto takes Winograd: a 3x3 kernel, stride 1, at least 32 channels in
+  // When Auto takes Winograd: a 3x3 kernel, stride 1, at least 16 channels in
   // and out, images of at least 16 outputs (4x4), and at least 256 tiles of
   // 2x2 outputs in the batch (the weights' transforms, 16 x C_in x C_out
   // numbers every step whatever the batch, must be shared by enough tiles).
@@ -111,8 +111,11 @@ class Conv2d : public Layer {
   // channels 4x4 1.4x; 256 channels 4x4, batch 32 (128 tiles) 1.0x, batch 64
   // 1.2x; 512 channels 2x2, batch 32 0.5x, batch 128 0.9x. Two threads, batch
   // 128: 64 channels 28x28 1.3x, 128 14x14 1.3x, 256 7x7 1.2x, 512 4x4 1.3x
-  // (batch 32: 0.87x).
-  static constexpr int64_t kWinogradMinChannels = 32;
+  // (batch 32: 0.87x). On an AVX2 machine (no AVX-512), where BLIS's
+  // kernels are slower, 16 channels gain too: 28x28 batch 128 1.4x on one
+  // core and on two, 14x14 1.5x, 56x56 batch 8 1.3x (two threads 2.0x);
+  // 28x28 batch 32 on two threads 0.96x.
+  static constexpr int64_t kWinogradMinChannels = 16;
   static constexpr int64_t kWinogradMinOutputs = 16;
   static constexpr int64_t kWinogradMinTiles = 256;
   void set_algorithm(Algorithm a) { algorithm_ = a; }
