@@ -79,10 +79,13 @@
 //   build/tutorials/12_resnet18 --epochs 10          (a longer run)
 //   build/tutorials/12_resnet18 --stem torchvision --width-divisor 1
 //
-// What to expect (2 cores): see the README's lesson table for the measured
-// time and accuracy of the default run. It writes
-// runs/12_resnet18/history.csv and its curves (_accuracy.png, _loss.png).
-// The last line is "test accuracy: NN.NN%".
+// What to expect (2 cores, measured with seed 0): step 2 passes the right
+// block (median errors 6.6e-4 for dx, 6.9e-5 for the parameters) and fails
+// the wrong one (0.6 for dx; its parameter gradients are right); the default run takes about 4 min 20 s (2 to 2.5 minutes an
+// epoch), validation accuracy 89.9% after the first epoch and 92.0% after
+// the second, and ends with "test accuracy: 91.38%" (LeNet-5 of lesson 5:
+// 89.8% after 8 epochs). It writes runs/12_resnet18/history.csv and its
+// curves (resnet18_accuracy.png, resnet18_loss.png).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -218,8 +221,8 @@ int main(int argc, char** argv) {
       throw std::invalid_argument("--stem must be small or torchvision, got '" + stem + "'");
 
     // ---- Step 2: one BasicBlock, checked. A block with a projection
-    // shortcut (stride 2, 8 -> 16 channels), so both paths carry weights.
-    std::printf("Step 2: gradient check of a BasicBlock (8 -> 16 channels, stride 2), along 5 "
+    // shortcut (stride 2, 4 -> 8 channels), so both paths carry weights.
+    std::printf("Step 2: gradient check of a BasicBlock (4 -> 8 channels, stride 2), along 5 "
                 "random directions\n"
                 "  (median relative error of the directional derivatives; below 1e-2 passes)\n");
     {

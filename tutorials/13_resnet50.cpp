@@ -55,9 +55,14 @@
 //   build/tutorials/13_resnet50 --full
 //   build/tutorials/13_resnet50 --data fashion-mnist --subset 5000
 //
-// What to expect (2 cores): see the README's lesson table for the measured
-// time and accuracies of the default run. Curves in runs/13_resnet50/.
-// The last line is "test accuracy: NN.NN%".
+// What to expect (2 cores, measured with seed 0): 2 min 40 s, about 5 s an
+// epoch. The training loss falls from 0.62 to about 0.1 and the training
+// accuracy measured in eval mode ends at 99.5%, while the test photos stay
+// between 60% and 78% (once 38%: batch norm's running statistics lag when
+// an epoch is 7 steps) and end at "test accuracy: 68.00%", against a
+// chance level of 66%: the seed's story (99% training, 73% validation) of a
+// network that learns its photos by heart. --quick (Trouser vs Bag) takes
+// under a minute and reaches about 93%. Curves in runs/13_resnet50/.
 #include <cstdio>
 #include <filesystem>
 #include <string>
