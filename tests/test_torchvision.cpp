@@ -15,6 +15,8 @@
 //
 // Needs /usr/bin/python3 with torch and torchvision; without them each test
 // says why in a warning and passes without checking anything.
+#include <sys/wait.h>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -22,6 +24,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "byhand/io.h"
@@ -201,4 +204,53 @@ TEST_CASE("export_torchvision.py: bad arguments end in one clear line, not a tra
                    &log) == 2);
   CHECK_THAT(log, Contains("expected four positive integers N,C,H,W"));
   CHECK(dir.files() == std::vector<std::string>{"export.log"});  // nothing written
+}
+
+// The --classify path of lesson 13 end to end: torchvision's ResNet-50
+// (seeded random weights: the pretrained ones need a network) and its 1000
+// class names, exported by the script, a real photo, five named guesses.
+TEST_CASE("13_resnet50 --classify: exported ResNet-50 weights and labels, top 5 of a photo",
+          "[torch][lessons]") {
+  if (!torch_missing().empty()) {
+    WARN("skipped: " << torch_missing());
+    return;
+  }
+  const std::string photo =
+      byhand_test::shared_data_if_present("catvnoncat/test/cat/000.png");
+  if (photo.empty()) {
+    WARN("skipped: ../shared/data/catvnoncat is not here");
+    return;
+  }
+  std::error_code ec;
+  const std::filesystem::path lesson =
+      std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().parent_path() /
+      "tutorials" / "13_resnet50";
+  REQUIRE(std::filesystem::is_regular_file(lesson));
+  TempDir dir("torchvision");
+  REQUIRE(run_export(dir, "--model resnet50 --seed 0 --out '" + (dir / "r50.safetensors") +
+                              "' --labels '" + (dir / "labels.txt") + "'") == 0);
+  const std::string out = dir / "classify.txt";
+  const std::string cmd = "'" + lesson.string() + "' --classify '" + photo + "' --weights '" +
+                          (dir / "r50.safetensors") + "' --labels '" + (dir / "labels.txt") +
+                          "' > '" + out + "' 2>&1";
+  const int status = std::system(cmd.c_str());
+  const std::string text = read_bytes(out);
+  INFO(text);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  // Five lines "  NN.NN%  <class name>", each name one of the file's.
+  const std::string labels = "\n" + read_bytes(dir / "labels.txt");
+  int guesses = 0;
+  size_t pos = text.find('\n');
+  while (pos != std::string::npos && pos + 1 < text.size()) {
+    const size_t end = text.find('\n', pos + 1);
+    const std::string line = text.substr(pos + 1, end - pos - 1);
+    const size_t pct = line.find("%  ");
+    if (pct != std::string::npos) {
+      REQUIRE(labels.find("\n" + line.substr(pct + 3) + "\n") != std::string::npos);
+      ++guesses;
+    }
+    pos = end;
+  }
+  REQUIRE(guesses == 5);
 }
