@@ -13,9 +13,8 @@
 //   * where SE goes in a residual block: on the branch, after its last batch
 //     norm, before the shortcut is added, so the shortcut stays a clean
 //     identity (the "standard SE block" of the paper's figure)
-//   * how to compare two models fairly: same initial weights where they
-//     share layers (same seed), same data order, same schedule, same number
-//     of steps, one thing changed
+//   * how to compare two models fairly: same seed, same data order, same
+//     schedule, same number of steps, one thing changed
 //
 // The models: lesson 12's ResNet-18 (small-image stem, 16-128 channels) and
 // the same network with an SE block in each of its 8 BasicBlocks
@@ -96,9 +95,10 @@ int main(int argc, char** argv) {
       o.small_input = true;
       o.width_divisor = width_divisor;
       if (se) o.block.se_reduction = reduction;
-      // The same seed for both: the layers they share start from the same
-      // weights only up to the first SE block (which draws its own), but the
-      // data order and every other choice are identical.
+      // The same seed for both: the same data order and the same draws from
+      // the same distributions. Their initial weights are not equal number
+      // for number: the SE layers draw random numbers too, which shifts
+      // every draw after them.
       manual_seed(c.seed);
       auto model = models::resnet18(10, 1, o);
       run.params = model->num_parameters();
