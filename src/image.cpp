@@ -269,16 +269,26 @@ Tensor upscale_nearest(const Tensor& image, int64_t factor) {
 
 Tensor center_crop(const Tensor& image, int64_t h, int64_t w) {
   check_chw(image, "center_crop");
-  const int64_t channels = image.dim(0), in_h = image.dim(1), in_w = image.dim(2);
+  const int64_t in_h = image.dim(1), in_w = image.dim(2);
   if (h < 1 || w < 1 || h > in_h || w > in_w)
     throw std::invalid_argument("center_crop: cannot cut " + std::to_string(h) + "x" +
                                 std::to_string(w) + " (height x width) out of an image of " +
                                 std::to_string(in_h) + "x" + std::to_string(in_w));
-  const int64_t top = (in_h - h) / 2, left = (in_w - w) / 2;
-  Tensor out(Shape{channels, h, w});
+  return crop(image, (in_h - h) / 2, (in_w - w) / 2, h, w);
+}
+
+Tensor crop(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w) {
+  check_chw(image, "crop");
+  const int64_t channels = image.dim(0), in_h = image.dim(1), in_w = image.dim(2);
+  if (h < 1 || w < 1 || top < 0 || left < 0 || top + h > in_h || left + w > in_w)
+    throw std::invalid_argument("crop: the " + std::to_string(h) + "x" + std::to_string(w) +
+                                " window at (" + std::to_string(top) + ", " +
+                                std::to_string(left) + ") is not inside an image of " +
+                                std::to_string(in_h) + "x" + std::to_string(in_w));
+  Tensor out(Shape{channels, h, w});  // (C, h, w)
   for (int64_t c = 0; c < channels; ++c)
     for (int64_t y = 0; y < h; ++y) {
-      const real* row = image.data() + (c * in_h + top + y) * in_w + left;
+      const real* row = image.data() + (c * in_h + top + y) * in_w + left;  // (w)
       std::copy(row, row + w, out.data() + (c * h + y) * w);
     }
   return out;

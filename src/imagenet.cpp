@@ -123,7 +123,7 @@ Tensor resize_shorter(const Tensor& image, int64_t size) {
 
 Tensor center_crop(const Tensor& image, int64_t size) {
   check_chw(image, "center_crop");
-  const int64_t channels = image.dim(0), in_h = image.dim(1), in_w = image.dim(2);
+  const int64_t in_h = image.dim(1), in_w = image.dim(2);
   if (size < 1 || size > in_h || size > in_w)
     throw std::invalid_argument("imagenet::center_crop: cannot cut " + size_str(size, size) +
                                 " out of an image of " + size_str(in_h, in_w) +
@@ -131,14 +131,7 @@ Tensor center_crop(const Tensor& image, int64_t size) {
   // Python's round((H - size) / 2.0): half to even, which std::nearbyint
   // does in the default rounding mode.
   const auto offset = [](int64_t margin) { return int64_t(std::nearbyint(double(margin) / 2.0)); };
-  const int64_t top = offset(in_h - size), left = offset(in_w - size);
-  Tensor out(Shape{channels, size, size});  // (C, size, size)
-  for (int64_t c = 0; c < channels; ++c)
-    for (int64_t y = 0; y < size; ++y) {
-      const real* row = image.data() + (c * in_h + top + y) * in_w + left;  // (size)
-      std::copy(row, row + size, out.data() + (c * size + y) * size);
-    }
-  return out;
+  return crop(image, offset(in_h - size), offset(in_w - size), size, size);  // (C, size, size)
 }
 
 Tensor normalize(const Tensor& image, const std::array<double, 3>& mean,

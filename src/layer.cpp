@@ -38,8 +38,10 @@ const Tensor& Layer::forward(const Tensor& x) {
 const Tensor& Layer::backward(const Tensor& dy) {
   begin_backward(dy);
   // Nobody wants dx (input_grad off) and there is no parameter gradient to
-  // accumulate: nothing to compute at all.
-  if (!input_grad_ && params().empty()) {
+  // accumulate: nothing to compute at all. (Layers with children override
+  // backward, so the layer's own params_ are all there is here; params()
+  // would build a vector on every call.)
+  if (!input_grad_ && params_.empty()) {
     dx_.resize({0});
     return dx_;
   }

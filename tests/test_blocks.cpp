@@ -242,7 +242,8 @@ TEST_CASE("An input-sized gradient is summed, not overwritten, in a deep stack o
     b.conv2.weight.value.zero();
   }
   stack.eval();
-  const Tensor x = byhand_test::normal_tensor({2, 3, 4, 4}, *std::make_unique<Rng>(5), 2, 0.5);
+  Rng rng(5);
+  const Tensor x = byhand_test::normal_tensor({2, 3, 4, 4}, rng, 2, 0.5);
   for (int64_t i = 0; i < x.numel(); ++i) REQUIRE(x[i] > 0);  // ReLU passes everything
   stack.forward(x);
   const Tensor dy = input({2, 3, 4, 4}, 51);

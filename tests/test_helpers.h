@@ -53,6 +53,20 @@ inline byhand::Tensor normal_tensor(const byhand::Shape& s, byhand::Rng& rng, do
   return t;
 }
 
+// Where the lesson binaries are: $BYHAND_LESSON_DIR if set, else
+// <build>/tutorials next to this test binary's <build>/tests/, else
+// <repo>/build/tutorials.
+inline std::filesystem::path lesson_dir() {
+  if (const char* d = std::getenv("BYHAND_LESSON_DIR")) return d;
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::filesystem::path dir = exe.parent_path().parent_path() / "tutorials";
+    if (std::filesystem::is_directory(dir)) return dir;
+  }
+  return std::filesystem::path(BYHAND_SOURCE_DIR) / "build" / "tutorials";
+}
+
 // The tests run from the repository root; ../shared/data sits beside it.
 inline std::string shared_data(const std::string& rel) {
 #ifdef BYHAND_SOURCE_DIR

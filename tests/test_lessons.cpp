@@ -52,16 +52,7 @@ const fs::path kRoot = BYHAND_SOURCE_DIR;
 constexpr int kTimeoutSeconds = 300;
 constexpr double kMarginPoints = 5.0;  // accuracy must beat chance by this much
 
-fs::path lesson_dir() {
-  if (const char* d = std::getenv("BYHAND_LESSON_DIR")) return d;
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);  // <build>/tests/byhand_tests_f32
-  if (!ec) {
-    fs::path dir = exe.parent_path().parent_path() / "tutorials";
-    if (fs::is_directory(dir)) return dir;
-  }
-  return kRoot / "build" / "tutorials";
-}
+using byhand_test::lesson_dir;
 
 struct Lesson {
   std::string name;  // "01_perceptron"

@@ -221,10 +221,7 @@ TEST_CASE("13_resnet50 --classify: exported ResNet-50 weights and labels, top 5 
     WARN("skipped: ../shared/data/catvnoncat is not here");
     return;
   }
-  std::error_code ec;
-  const std::filesystem::path lesson =
-      std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().parent_path() /
-      "tutorials" / "13_resnet50";
+  const std::filesystem::path lesson = byhand_test::lesson_dir() / "13_resnet50";
   REQUIRE(std::filesystem::is_regular_file(lesson));
   TempDir dir("torchvision");
   REQUIRE(run_export(dir, "--model resnet50 --seed 0 --out '" + (dir / "r50.safetensors") +

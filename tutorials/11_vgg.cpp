@@ -61,6 +61,7 @@
 #include <string>
 
 #include "byhand/data.h"
+#include "byhand/layers/zero_pad.h"
 #include "byhand/loss.h"
 #include "byhand/models.h"
 #include "byhand/optim.h"
@@ -72,22 +73,6 @@
 #include "lesson.h"
 
 using namespace byhand;
-
-namespace {
-
-// (N, C, H, W) -> (N, C, H + 2p, W + 2p) with a border of zeros, in place.
-void pad_images(Dataset& d, int64_t p) {
-  const Tensor& x = d.images;
-  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
-  Tensor padded({N, C, H + 2 * p, W + 2 * p});  // zero-filled
-  for (int64_t plane = 0; plane < N * C; ++plane)
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t w = 0; w < W; ++w)
-        padded[(plane * (H + 2 * p) + h + p) * (W + 2 * p) + w + p] = x[(plane * H + h) * W + w];
-  d.images = std::move(padded);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   return lesson::run([&] {
@@ -144,7 +129,11 @@ int main(int argc, char** argv) {
 
     // Step 3 — data: Fashion-MNIST, every image padded from 28x28 to 32x32.
     lesson::TrainValTest d = lesson::load_train_val_test(c, 5000);
-    for (Dataset* s : {&d.train, &d.val, &d.test}) pad_images(*s, 2);
+    {  // the library's ZeroPad2d layer, once over each whole set (its
+       // output buffer goes when it does)
+      ZeroPad2d pad(2);                                  // (N, 1, 28, 28) -> (N, 1, 32, 32)
+      for (Dataset* s : {&d.train, &d.val, &d.test}) s->images = pad.forward(s->images);
+    }
     Normalize norm = channel_stats(d.train);
     DataLoader train(d.train, c.batch, /*shuffle=*/true, c.seed, /*drop_last=*/false, norm);
     DataLoader val(d.val, 500, false, 0, false, norm);

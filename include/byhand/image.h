@@ -81,6 +81,10 @@ Tensor resize_bilinear(const Tensor& image, int64_t out_h, int64_t out_w);
 // viewing without inventing any in-between values.
 Tensor upscale_nearest(const Tensor& image, int64_t factor);
 
+// The h x w window whose top-left pixel is (top, left): (C, h, w). It must lie
+// inside the image.
+Tensor crop(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w);
+
 // The h x w window in the middle of the image. When the margin to cut is odd,
 // the extra row (column) is cut at the bottom (right): top = (H - h) / 2
 // rounded down. (torchvision rounds (H - h) / 2 half to even, so for an odd

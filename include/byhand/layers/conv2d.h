@@ -111,10 +111,8 @@ class Conv2d : public Layer {
   // channels 4x4 1.4x; 256 channels 4x4, batch 32 (128 tiles) 1.0x, batch 64
   // 1.2x; 512 channels 2x2, batch 32 0.5x, batch 128 0.9x. Two threads, batch
   // 128: 64 channels 28x28 1.3x, 128 14x14 1.3x, 256 7x7 1.2x, 512 4x4 1.3x
-  // (batch 32: 0.87x). On an AVX2 machine (no AVX-512), where BLIS's
-  // kernels are slower, 16 channels gain too: 28x28 batch 128 1.4x on one
-  // core and on two, 14x14 1.5x, 56x56 batch 8 1.3x (two threads 2.0x);
-  // 28x28 batch 32 on two threads 0.96x.
+  // (batch 32: 0.87x). 16 channels gained nothing there but do on an AVX2
+  // machine (the README's speed section has both), so the rule starts at 16.
   static constexpr int64_t kWinogradMinChannels = 16;
   static constexpr int64_t kWinogradMinOutputs = 16;
   static constexpr int64_t kWinogradMinTiles = 256;
