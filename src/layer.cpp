@@ -4,6 +4,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "byhand/grad_pool.h"
 #include "byhand/ops.h"
 
 namespace byhand {
@@ -18,6 +19,7 @@ Shape Layer::begin_forward(const Tensor& x) {
   if (x.device() != Device::CPU) require_cpu(x, who());
   Shape out = output_shape(x.shape());  // throws, naming the layer, on a bad shape
   in_shape_ = x.shape();
+  x_saved_ = &x;
   have_forward_ = true;
   return out;
 }
@@ -28,31 +30,52 @@ void Layer::begin_backward(const Tensor& dy) {
     check_shape(who() + " backward", "dy", output().shape(), dy.shape());
 }
 
-const Tensor& Layer::forward(const Tensor& x) {
+const Tensor& Layer::forward_impl(const Tensor& x) {
   y_.resize(begin_forward(x));
   if (g_nan_fill) y_.fill(std::numeric_limits<real>::quiet_NaN());
   forward_into(x, y_);
   return y_;
 }
 
-const Tensor& Layer::backward(const Tensor& dy) {
+const Tensor& Layer::backward_impl(const Tensor& dy) {
   begin_backward(dy);
   // Nobody wants dx (input_grad off) and there is no parameter gradient to
   // accumulate: nothing to compute at all. (Layers with children override
   // backward, so the layer's own params_ are all there is here; params()
   // would build a vector on every call.)
   if (!input_grad_ && params_.empty()) {
-    dx_.resize({0});
+    release_grad();
     return dx_;
   }
-  dx_.resize(in_shape_);
-  if (g_nan_fill && input_grad_) dx_.fill(std::numeric_limits<real>::quiet_NaN());
+  // Nobody wants dx (input_grad off): the layer gets an empty one, skips it,
+  // and we hand back the empty tensor.
+  if (!input_grad_) {
+    release_grad();
+    backward_into(dy, dx_);
+    return dx_;
+  }
+  dx_buffer(in_shape_);
+  if (g_nan_fill) dx_.fill(std::numeric_limits<real>::quiet_NaN());
   backward_into(dy, dx_);
-  // Nobody wants dx (input_grad off): layers may have skipped it, so hand
-  // back an empty tensor rather than numbers that may be stale.
-  if (!input_grad_) dx_.resize({0});
   return dx_;
 }
+
+Tensor& Layer::dx_buffer(const Shape& shape) {
+  if (dx_.capacity() == 0) dx_ = take_grad_buffer(shape.numel());
+  dx_.resize(shape);
+  return dx_;
+}
+
+void Layer::release_grad() { give_grad_buffer(std::move(dx_)); }
+
+const Tensor& Layer::saved_input() const {
+  if (!x_saved_ || x_saved_->shape() != in_shape_)
+    throw std::logic_error(who() + ": the input of the last forward was changed before backward "
+                           "(backward reads it back: keep it as it was until then)");
+  return *x_saved_;
+}
+
+double Layer::flops(const Shape&, bool) const { return 0; }
 
 void Layer::forward_into(const Tensor&, Tensor&) {
   throw std::logic_error(who() + ": forward_into not implemented");
@@ -116,6 +139,11 @@ void Layer::set_path(const std::string& p) {
 
 void Layer::shape_error(const std::string& expected, const Shape& got) const {
   throw std::invalid_argument(who() + ": expected input shape " + expected + ", got " + got.str());
+}
+
+const Tensor& backward_chain(std::initializer_list<Layer*> layers, const Tensor& dy,
+                             Layer** produced_by) {
+  return backward_chain(layers.begin(), layers.end(), dy, produced_by);
 }
 
 static void collect_modules(Layer& l, const std::string& path,

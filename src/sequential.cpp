@@ -36,7 +36,7 @@ Shape Sequential::output_shape(const Shape& input) const {
   return s;
 }
 
-const Tensor& Sequential::forward(const Tensor& x) {
+const Tensor& Sequential::forward_impl(const Tensor& x) {
   if (layers_.empty()) {
     passthrough_.copy_from(x);
     return passthrough_;
@@ -46,18 +46,25 @@ const Tensor& Sequential::forward(const Tensor& x) {
   return *h;
 }
 
-// Chain rule, last layer first: the dx of layer k is the dy of layer k-1.
-const Tensor& Sequential::backward(const Tensor& dy) {
+// Chain rule, last layer first: the dx of layer k is the dy of layer k-1
+// (backward_chain, layer.h, which also hands each dx back to the gradient
+// pool once spent, and stops at the first layer that wants no dx).
+const Tensor& Sequential::backward_impl(const Tensor& dy) {
   if (layers_.empty()) {
     passthrough_.copy_from(dy);
     return passthrough_;
   }
-  const Tensor* g = &dy;
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
-    g = &it->second->backward(*g);
-    if (!it->second->input_grad()) break;  // the layers before it want no gradient
+  std::vector<Layer*>& reversed = reversed_children_;  // kept, not rebuilt per call
+  if (reversed.size() != layers_.size()) {
+    reversed.clear();
+    for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) reversed.push_back(it->second.get());
   }
-  return *g;
+  return backward_chain(reversed.begin(), reversed.end(), dy, &returned_from_);
+}
+
+void Sequential::release_grad() {
+  if (returned_from_) returned_from_->release_grad();
+  returned_from_ = nullptr;
 }
 
 void Sequential::set_input_grad(bool on) {

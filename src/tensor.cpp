@@ -65,6 +65,25 @@ void Tensor::FreeDeleter::operator()(real* p) const { std::free(p); }
 
 // Buffers are 64-byte aligned (one cache line, one AVX-512 register) and
 // rounded up to a multiple of 64 bytes, as std::aligned_alloc requires.
+Tensor::Tensor(Tensor&& other) noexcept
+    : shape_(other.shape_), device_(other.device_), capacity_(other.capacity_),
+      data_(std::move(other.data_)) {
+  other.shape_ = Shape{0};
+  other.capacity_ = 0;
+}
+
+Tensor& Tensor::operator=(Tensor&& other) noexcept {
+  if (this != &other) {
+    shape_ = other.shape_;
+    device_ = other.device_;
+    capacity_ = other.capacity_;
+    data_ = std::move(other.data_);
+    other.shape_ = Shape{0};
+    other.capacity_ = 0;
+  }
+  return *this;
+}
+
 void Tensor::allocate(int64_t n) {
   if (n <= capacity_) return;
   size_t bytes = (size_t(n) * sizeof(real) + 63) / 64 * 64;

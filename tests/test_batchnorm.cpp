@@ -159,8 +159,11 @@ TEST_CASE("BatchNorm2d: forward, backward and running stats match PyTorch over 3
   bn.weight.value = Tensor({3}, {1.5, -0.5, 2.0});
   bn.bias.value = Tensor({3}, {0.1, 0.2, -0.3});
   const Shape shape{2, 3, 2, 2};
-  for (int k = 0; k < 3; ++k)
-    bn.forward(from_index(shape, [k](double i) { return 2 * std::sin(0.7 * i + k) + 0.3 * k; }));
+  Tensor x;  // kept until backward, which reads it back (layer.h)
+  for (int k = 0; k < 3; ++k) {
+    x = from_index(shape, [k](double i) { return 2 * std::sin(0.7 * i + k) + 0.3 * k; });
+    bn.forward(x);
+  }
   const Tensor dy = from_index(shape, [](double i) { return std::cos(1.3 * i); });
   const Tensor& dx = bn.backward(dy);
 
@@ -184,7 +187,8 @@ TEST_CASE("BatchNorm2d: forward, backward and running stats match PyTorch over 3
   bn.eval();
   bn.weight.grad.zero();
   bn.bias.grad.zero();
-  bn.forward(from_index(shape, [](double i) { return std::sin(0.5 * i); }));
+  const Tensor x_eval = from_index(shape, [](double i) { return std::sin(0.5 * i); });
+  bn.forward(x_eval);
   const Tensor& dx_eval = bn.backward(dy);
   check_values(bn.output(),
                {-0.00630410577, 0.629703243,  1.10999381,   1.31697572,   -0.179964171,
@@ -231,7 +235,8 @@ TEST_CASE("BatchNorm1d: (N, C, L) with affine=false matches PyTorch; no paramete
   BatchNorm1d bn(2, 1e-5, 0.1, false);
   REQUIRE(bn.params().empty());
   REQUIRE(bn.num_parameters() == 0);
-  bn.forward(from_index({3, 2, 4}, [](double i) { return std::sin(0.7 * i); }));
+  const Tensor x = from_index({3, 2, 4}, [](double i) { return std::sin(0.7 * i); });
+  bn.forward(x);  // x kept until backward, which reads it back (layer.h)
   check_values(bn.output(),
                {-0.334402309, 0.648741638,  1.16949763,   0.982945974, 0.511460541,  -0.489534104,
                 -1.24971536,  -1.41155811,  -1.29778159,  -0.308742528, 0.66822834,  1.17364635,

@@ -25,7 +25,7 @@ namespace {
 class OverwritingShortcutBlock : public BasicBlock {
  public:
   using BasicBlock::BasicBlock;
-  const Tensor& backward(const Tensor& dy) override {
+  const Tensor& backward_impl(const Tensor& dy) override {
     begin_backward(dy);
     const Tensor& g = relu2.backward(dy);
     conv1.backward(bn1.backward(relu1.backward(conv2.backward(bn2.backward(g)))));

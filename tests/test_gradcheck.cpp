@@ -51,8 +51,8 @@ class AccumulatingReLU : public ReLU {
 class DxAnywayLinear : public Linear {
  public:
   using Linear::Linear;
-  const Tensor& backward(const Tensor& dy) override {
-    Linear::backward(dy);
+  const Tensor& backward_impl(const Tensor& dy) override {
+    Linear::backward_impl(dy);
     dx_.resize(in_shape_);
     dx_.zero();
     return dx_;

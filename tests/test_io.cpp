@@ -131,7 +131,8 @@ void train_mlp_once(Sequential& net) {
   SGD opt(net.params(), 0.1);
   CrossEntropyLoss loss;
   opt.zero_grad();
-  loss.forward(net.forward(normal_tensor({4, 3}, rng)), {0, 1, 1, 0});
+  const Tensor x = normal_tensor({4, 3}, rng);  // kept until backward (layer.h)
+  loss.forward(net.forward(x), {0, 1, 1, 0});
   net.backward(loss.backward());
   opt.step();
 }

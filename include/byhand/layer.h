@@ -2,9 +2,14 @@
 // write, keeps these rules; the tests check them for every layer.
 //
 //   forward(x) -> y
-//     Computes the output and keeps in named members (x_cache_, mask_, ...)
+//     Computes the output and keeps in named members (mask_, mean_, ...)
 //     whatever backward will need. y lives in the layer (a buffer reused from
 //     call to call), so the reference is valid until the next forward.
+//     x itself is not copied: a layer whose backward needs it reads it back
+//     (saved_input()), as PyTorch keeps the tensors a backward needs. So x
+//     must stay as it was until backward: in a model it does (it is the
+//     output of the layer before, or the batch), and a layer that finds it
+//     resized throws.
 //     A wrong input shape throws std::invalid_argument naming the layer and
 //     both shapes; so does an input that is not on the CPU (the only path so
 //     far), checked once in Layer::forward for every layer.
@@ -30,7 +35,7 @@
 //                        has nothing to compute, and Layer::backward does not
 //                        call its backward_into at all. A layer with parameters
 //                        is called as usual and skips dx itself (it checks
-//                        input_grad(); dx is sized but not NaN-filled then).
+//                        input_grad(); the dx it is handed is empty then).
 //
 // A simple layer implements output_shape, forward_into and backward_into; the
 // base class sizes y and dx, checks shapes and the device, and enforces the
@@ -49,13 +54,15 @@
 //                             ON by default (they pass gradients to each
 //                             other); a block that knows which children read
 //                             its input turns those off (blocks/*.h)
-// Such a layer overrides forward and backward themselves: begin_forward and
-// begin_backward do the checks Layer::forward/backward do for a simple one.
+// Such a layer overrides forward_impl and backward_impl themselves:
+// begin_forward and begin_backward do the checks the base class does for a
+// simple one.
 // Each child still OVERWRITES its own dx. Where the block's input (or any
 // tensor) feeds two children, the two gradients must be ADDED, and the block
 // does that itself, in one visible line of its backward (ops::add).
 #pragma once
 
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <utility>
@@ -64,6 +71,11 @@
 #include "byhand/tensor.h"
 
 namespace byhand {
+
+class Profiler;
+namespace detail {
+inline Profiler* active_profiler = nullptr;  // the one recording (profile.h), or null
+}
 
 // A learnable tensor and its gradient, same shape. `name` is local to the
 // layer ("weight", "bias"); containers prefix it ("0.weight", "fc1.bias").
@@ -106,8 +118,31 @@ class Layer {
   virtual std::string name() const = 0;
   virtual Shape output_shape(const Shape& input) const = 0;
 
-  virtual const Tensor& forward(const Tensor& x);
-  virtual const Tensor& backward(const Tensor& dy);
+  // The two doors into a layer. They are not virtual: they run forward_impl
+  // and backward_impl (below), and time them when a Profiler is recording
+  // (profile.h), as torch.nn.Module.__call__ wraps a module's forward with
+  // its hooks. Off, the cost is one test of a pointer.
+  const Tensor& forward(const Tensor& x) {
+    if (detail::active_profiler) return timed_forward(x);
+    return forward_impl(x);
+  }
+  const Tensor& backward(const Tensor& dy) {
+    if (detail::active_profiler) return timed_backward(dy);
+    return backward_impl(dy);
+  }
+
+  // Floating-point operations of one forward (backward = false) or one
+  // backward (true) on an input of this shape, 2 per multiply-add, for the
+  // profiler's GFLOP/s; 0 where the layer's cost is not arithmetic (the
+  // default). Convolution and Linear count theirs.
+  virtual double flops(const Shape& input, bool backward) const;
+
+  // The caller is done with the dx the last backward returned: its memory
+  // goes back to the pool it came from (grad_pool.h), and the reference is
+  // no longer valid. A layer with children that returned a child's dx
+  // (Sequential) passes the call on to that child. Optional: a dx nobody
+  // releases stays in its layer, as before.
+  virtual void release_grad();
 
   // The output of the last forward (for inspection: activations, NaN hunting).
   virtual const Tensor& output() const { return y_; }
@@ -152,32 +187,76 @@ class Layer {
   static bool nan_fill();
 
  protected:
+  // What forward and backward run. A simple layer keeps these and implements
+  // forward_into / backward_into; a layer with children overrides these.
+  virtual const Tensor& forward_impl(const Tensor& x);
+  virtual const Tensor& backward_impl(const Tensor& dy);
   virtual void forward_into(const Tensor& x, Tensor& y);
   virtual void backward_into(const Tensor& dy, Tensor& dx);
   void register_param(Param* p) { params_.push_back(p); }
   void register_buffer(Buffer* b) { buffers_.push_back(b); }
 
-  // For layers that override forward/backward (blocks, containers): the
+  // For layers that override forward_impl/backward_impl (blocks, containers): the
   // device and shape checks of Layer::forward (returns the output shape; x's
   // shape is kept for backward), and Layer::backward's order and dy checks
   // (dy must have the shape of output()).
   Shape begin_forward(const Tensor& x);
   void begin_backward(const Tensor& dy);
+  // dx_, shaped `shape`, its memory taken from the gradient pool when it
+  // holds none (grad_pool.h). Blocks write their dx here.
+  Tensor& dx_buffer(const Shape& shape);
   // Throws "<who>: expected input shape <expected>, got <got>".
   [[noreturn]] void shape_error(const std::string& expected, const Shape& got) const;
+
+  // The x of the last forward, read back by backward (see the top). Throws
+  // std::logic_error if it no longer has the shape it had.
+  const Tensor& saved_input() const;
 
   Tensor y_;         // output of the last forward
   Tensor dx_;        // input gradient of the last backward
   Shape in_shape_;   // input shape of the last forward
+  const Tensor* x_saved_ = nullptr;  // the x of the last forward (saved_input)
   bool have_forward_ = false;
   bool training_ = true;
   bool input_grad_ = true;
 
  private:
+  friend class Profiler;
+  const Tensor& timed_forward(const Tensor& x);   // profile.cpp
+  const Tensor& timed_backward(const Tensor& dy);
   std::vector<Param*> params_;
   std::vector<Buffer*> buffers_;
   std::string path_;
 };
+
+// Backward through a chain of layers, given last layer first (the reverse of
+// the forward order): each layer's dx is the dy of the next one in the list,
+// and is released (back to the gradient pool) as soon as that one is done
+// with it. Null entries are skipped (a block's absent SE); the chain stops
+// after a layer that computes no dx (input_grad off: nothing before it wants
+// a gradient). Returns the dx of the last layer that ran, and sets
+// *produced_by to it (null if none ran, and dy is returned): the caller
+// releases it through that layer when done. Sequential's backward is this;
+// a block runs its branch with it.
+const Tensor& backward_chain(std::initializer_list<Layer*> layers, const Tensor& dy,
+                             Layer** produced_by = nullptr);
+template <class Iterator>  // the same over a range of Layer* (Sequential's children)
+const Tensor& backward_chain(Iterator first, Iterator last, const Tensor& dy,
+                             Layer** produced_by = nullptr) {
+  const Tensor* g = &dy;
+  Layer* from = nullptr;  // whose dx g is; null: g is dy, the caller's
+  for (; first != last; ++first) {
+    Layer* layer = *first;
+    if (!layer) continue;
+    const Tensor& dx = layer->backward(*g);
+    if (from) from->release_grad();  // g is spent
+    g = &dx;
+    from = layer;
+    if (!layer->input_grad()) break;
+  }
+  if (produced_by) *produced_by = from;
+  return *g;
+}
 
 // Every layer of a model, the model itself first (path ""), then each child
 // and its children, depth first, with their dotted paths ("layer1.0.conv1"),

@@ -44,8 +44,6 @@ class Sequential : public Layer {
 
   std::string name() const override { return "Sequential"; }
   Shape output_shape(const Shape& input) const override;
-  const Tensor& forward(const Tensor& x) override;
-  const Tensor& backward(const Tensor& dy) override;
   const Tensor& output() const override;
 
   // Off: the children up to the first one with parameters need not compute
@@ -53,10 +51,18 @@ class Sequential : public Layer {
   void set_input_grad(bool on) override;
 
   std::vector<std::pair<std::string, Layer*>> children() override;
+  // Releases the dx it returned: its first child's (see Layer::release_grad).
+  void release_grad() override;
+
+ protected:
+  const Tensor& forward_impl(const Tensor& x) override;
+  const Tensor& backward_impl(const Tensor& dy) override;
 
  private:
   std::vector<std::pair<std::string, std::unique_ptr<Layer>>> layers_;
   Tensor passthrough_;  // output of an empty Sequential (the identity)
+  std::vector<Layer*> reversed_children_;  // last first, for backward
+  Layer* returned_from_ = nullptr;        // the child whose dx backward returned
 };
 
 // Walks a model in module order and returns the path and name of the first

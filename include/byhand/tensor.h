@@ -70,8 +70,9 @@ class Tensor {
 
   Tensor(const Tensor& other);
   Tensor& operator=(const Tensor& other);
-  Tensor(Tensor&&) noexcept = default;
-  Tensor& operator=(Tensor&&) noexcept = default;
+  // Moving hands over the buffer and leaves `other` empty, shape (0).
+  Tensor(Tensor&& other) noexcept;
+  Tensor& operator=(Tensor&& other) noexcept;
 
   const Shape& shape() const { return shape_; }
   int rank() const { return shape_.rank(); }
@@ -79,6 +80,7 @@ class Tensor {
   int64_t numel() const { return shape_.numel(); }
   bool empty() const { return numel() == 0; }
   Device device() const { return device_; }
+  int64_t capacity() const { return capacity_; }  // numbers the buffer holds (>= numel)
 
   real* data() { return data_.get(); }
   const real* data() const { return data_.get(); }

@@ -46,7 +46,7 @@ void BasicBlock::set_input_grad(bool on) {
   if (downsample) downsample->set_input_grad(on);
 }
 
-const Tensor& BasicBlock::forward(const Tensor& x) {
+const Tensor& BasicBlock::forward_impl(const Tensor& x) {
   begin_forward(x);
   // The residual branch F(x).
   const Tensor& h = relu1.forward(bn1.forward(conv1.forward(x)));  // (N, C, Ho, Wo)
@@ -58,20 +58,21 @@ const Tensor& BasicBlock::forward(const Tensor& x) {
   return relu2.forward(sum_);
 }
 
-const Tensor& BasicBlock::backward(const Tensor& dy) {
+const Tensor& BasicBlock::backward_impl(const Tensor& dy) {
   begin_backward(dy);
   const Tensor& g = relu2.backward(dy);  // dL/d(f + sc), (N, C, Ho, Wo): goes to both terms
-  // Through the branch, last layer first.
-  const Tensor* gf = se ? &se->backward(g) : &g;
-  const Tensor& dx_branch =
-      conv1.backward(bn1.backward(relu1.backward(conv2.backward(bn2.backward(*gf)))));
+  // Through the branch, last layer first, each gradient handed down the chain.
+  const Tensor& dx_branch = backward_chain({se.get(), &bn2, &conv2, &relu1, &bn1, &conv1}, g);
   // Through the shortcut: the identity passes g on as it is.
   const Tensor& dx_shortcut = downsample ? downsample->backward(g) : g;
-  if (!input_grad_) {  // nobody wants dx: conv1 and the downsample skipped theirs
-    dx_.resize({0});
-    return dx_;
-  }
-  ops::add(dx_branch, dx_shortcut, dx_);  // x fed both: dL/dx is the SUM
+  if (input_grad_)
+    ops::add(dx_branch, dx_shortcut, dx_buffer(in_shape_));  // x fed both: dL/dx is the SUM
+  else
+    release_grad();  // nobody wants dx: conv1 and the downsample skipped theirs
+  // g, the branch's and the shortcut's gradients are spent (grad_pool.h).
+  relu2.release_grad();
+  conv1.release_grad();
+  if (downsample) downsample->release_grad();
   return dx_;
 }
 

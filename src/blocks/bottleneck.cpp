@@ -50,7 +50,7 @@ void Bottleneck::set_input_grad(bool on) {
   if (downsample) downsample->set_input_grad(on);
 }
 
-const Tensor& Bottleneck::forward(const Tensor& x) {
+const Tensor& Bottleneck::forward_impl(const Tensor& x) {
   begin_forward(x);
   // The branch: squeeze the channels (1x1), the 3x3 on the narrow map, expand (1x1).
   const Tensor& h1 = relu1.forward(bn1.forward(conv1.forward(x)));   // (N, C, H1, W1)
@@ -62,19 +62,21 @@ const Tensor& Bottleneck::forward(const Tensor& x) {
   return relu3.forward(sum_);
 }
 
-const Tensor& Bottleneck::backward(const Tensor& dy) {
+const Tensor& Bottleneck::backward_impl(const Tensor& dy) {
   begin_backward(dy);
   const Tensor& g = relu3.backward(dy);  // dL/d(f + sc), (N, 4C, Ho, Wo): goes to both terms
-  const Tensor* gf = se ? &se->backward(g) : &g;
-  const Tensor& dh1 =  // (N, C, H1, W1): back through the expand and the 3x3
-      conv2.backward(bn2.backward(relu2.backward(conv3.backward(bn3.backward(*gf)))));
-  const Tensor& dx_branch = conv1.backward(bn1.backward(relu1.backward(dh1)));
+  // Through the branch, last layer first: the expand, the 3x3, the squeeze.
+  const Tensor& dx_branch = backward_chain(
+      {se.get(), &bn3, &conv3, &relu2, &bn2, &conv2, &relu1, &bn1, &conv1}, g);
   const Tensor& dx_shortcut = downsample ? downsample->backward(g) : g;
-  if (!input_grad_) {
-    dx_.resize({0});
-    return dx_;
-  }
-  ops::add(dx_branch, dx_shortcut, dx_);  // x fed both: dL/dx is the SUM
+  if (input_grad_)
+    ops::add(dx_branch, dx_shortcut, dx_buffer(in_shape_));  // x fed both: dL/dx is the SUM
+  else
+    release_grad();  // nobody wants dx: conv1 and the downsample skipped theirs
+  // g, the branch's and the shortcut's gradients are spent (grad_pool.h).
+  relu3.release_grad();
+  conv1.release_grad();
+  if (downsample) downsample->release_grad();
   return dx_;
 }
 

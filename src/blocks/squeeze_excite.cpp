@@ -39,7 +39,7 @@ std::vector<std::pair<std::string, Layer*>> SqueezeExcite::children() {
           {"relu", &relu}, {"fc2", &fc2},         {"sigmoid", &sigmoid}};
 }
 
-const Tensor& SqueezeExcite::forward(const Tensor& x) {
+const Tensor& SqueezeExcite::forward_impl(const Tensor& x) {
   y_.resize(begin_forward(x));
   x_cache_.copy_from(x);                                  // (N, C, H, W), for ds
   const Tensor& z = flatten.forward(pool.forward(x));     // (N, C): squeeze
@@ -49,18 +49,18 @@ const Tensor& SqueezeExcite::forward(const Tensor& x) {
   return y_;
 }
 
-const Tensor& SqueezeExcite::backward(const Tensor& dy) {
+const Tensor& SqueezeExcite::backward_impl(const Tensor& dy) {
   begin_backward(dy);
   // Through the scaling: dx_scaled = dy * s, and ds = sum over h, w of dy * x.
   channel_scale_backward(dy, x_cache_, sigmoid.output(), dx_scaled_, ds_);
   // Through the scales: ds back down the excitation and the squeeze to x.
-  const Tensor& dx_pooled = pool.backward(              // (N, C, H, W): ds spread evenly
-      flatten.backward(fc1.backward(relu.backward(fc2.backward(sigmoid.backward(ds_))))));
-  if (!input_grad_) {  // nobody wants dx; the fc gradients above were still needed
-    dx_.resize({0});
-    return dx_;
-  }
-  ops::add(dx_scaled_, dx_pooled, dx_);  // x was used twice: the two gradients ADD
+  const Tensor& dx_pooled =  // (N, C, H, W): ds spread evenly
+      backward_chain({&sigmoid, &fc2, &relu, &fc1, &flatten, &pool}, ds_);
+  if (input_grad_)
+    ops::add(dx_scaled_, dx_pooled, dx_buffer(in_shape_));  // x was used twice: the two gradients ADD
+  else
+    release_grad();  // nobody wants dx; the fc gradients above were still needed
+  pool.release_grad();  // spent (grad_pool.h)
   return dx_;
 }
 

@@ -148,9 +148,11 @@ Shape BatchNorm::output_shape(const Shape& in) const {
 //      eval: mu and var from the running statistics.
 //   2. normalise: x_hat = (x - mu) * rstd and y = gamma * x_hat + beta.
 //
-// x_hat is cached rather than recomputed in backward: backward needs it for
-// both dgamma and dx, and keeping it costs the same memory as keeping x would.
-// (Recovering it from y as (y - beta) / gamma breaks when gamma is 0.)
+// x_hat is not stored: backward recomputes it from x, which it reads back
+// (layer.h, saved_input: x is the previous layer's output, kept anyway), with
+// the same mu and rstd, so to the last bit. Storing it would cost a copy of
+// every batch norm's input. (Recovering it from y as (y - beta) / gamma
+// instead breaks when gamma is 0.)
 void BatchNorm::forward_into(const Tensor& x, Tensor& y) {
   const int64_t N = x.dim(0), C = channels_, S = spatial_size(x.shape());
   const int64_t M = N * S;  // values per channel
@@ -159,9 +161,7 @@ void BatchNorm::forward_into(const Tensor& x, Tensor& y) {
     throw std::invalid_argument(who() + ": expected more than 1 value per channel when " +
                                 "training, got input shape " + x.shape().str());
 
-  x_hat_.resize(x.shape());                         // (N, C, S), as x
   const real* xp = x.data();                         // (N, C, S)
-  real* x_hat = x_hat_.data();                       // (N, C, S)
   real* yp = y.data();                               // (N, C, S)
   real* mean = mean_.data();                         // (C)
   real* rstd = rstd_.data();                         // (C)
@@ -232,8 +232,8 @@ void BatchNorm::forward_into(const Tensor& x, Tensor& y) {
         const int64_t row = n * C;
 #pragma omp simd
         for (int64_t c = c_begin; c < c_end; ++c) {
-          x_hat[row + c] = (xp[row + c] - mean[c]) * rstd[c];
-          yp[row + c] = affine_ ? gamma[c] * x_hat[row + c] + beta[c] : x_hat[row + c];
+          const real x_hat = (xp[row + c] - mean[c]) * rstd[c];
+          yp[row + c] = affine_ ? gamma[c] * x_hat + beta[c] : x_hat;
         }
         continue;
       }
@@ -242,10 +242,7 @@ void BatchNorm::forward_into(const Tensor& x, Tensor& y) {
         const real g = affine_ ? gamma[c] : real(1), b = affine_ ? beta[c] : real(0);
         const int64_t at = (n * C + c) * S;
 #pragma omp simd
-        for (int64_t s = 0; s < S; ++s) {
-          x_hat[at + s] = (xp[at + s] - mu) * r;
-          yp[at + s] = g * x_hat[at + s] + b;
-        }
+        for (int64_t s = 0; s < S; ++s) yp[at + s] = g * ((xp[at + s] - mu) * r) + b;
       }
     }
   }
@@ -293,7 +290,9 @@ void BatchNorm::backward_into(const Tensor& dy, Tensor& dx) {
   const int64_t N = dy.dim(0), C = channels_, S = spatial_size(dy.shape());
   const int64_t M = N * S;
   const real* g = dy.data();                 // (N, C, S)
-  const real* x_hat = x_hat_.data();         // (N, C, S), from forward
+  const real* xp = saved_input().data();     // (N, C, S), forward's x: x_hat = (x - mu) * rstd
+  const real* mu = mean_.data();             // (C), forward's
+  const real* rstd = rstd_.data();           // (C), forward's
   real* dxp = dx.data();                     // (N, C, S), overwritten
   const real* gamma = affine_ ? weight.value.data() : nullptr;  // (C)
   double* sum_dy = channel_sums_.data();     // (C)
@@ -314,17 +313,18 @@ void BatchNorm::backward_into(const Tensor& dy, Tensor& dx) {
 #pragma omp simd
         for (int64_t c = c_begin; c < c_end; ++c) {
           sum_dy[c] += g[row + c];
-          sum_dy_xhat[c] += double(g[row + c]) * x_hat[row + c];
+          sum_dy_xhat[c] += double(g[row + c]) * ((xp[row + c] - mu[c]) * rstd[c]);
         }
         continue;
       }
       for (int64_t c = c_begin; c < c_end; ++c) {
         const int64_t at = (n * C + c) * S;
+        const real m = mu[c], r = rstd[c];
         double run_dy = 0, run_dy_xhat = 0;
 #pragma omp simd reduction(+ : run_dy, run_dy_xhat)
         for (int64_t s = 0; s < S; ++s) {
           run_dy += g[at + s];
-          run_dy_xhat += double(g[at + s]) * x_hat[at + s];
+          run_dy_xhat += double(g[at + s]) * ((xp[at + s] - m) * r);
         }
         sum_dy[c] += run_dy;
         sum_dy_xhat[c] += run_dy_xhat;
@@ -335,7 +335,7 @@ void BatchNorm::backward_into(const Tensor& dy, Tensor& dx) {
         weight.grad[c] += real(sum_dy_xhat[c]);  // dgamma
         bias.grad[c] += real(sum_dy[c]);         // dbeta
       }
-      scale[c] = (affine_ ? gamma[c] : real(1)) * rstd_[c];
+      scale[c] = (affine_ ? gamma[c] : real(1)) * rstd[c];
       // Training: subtract the paths through mu and var. Eval: they are absent.
       mean_dy[c] = used_batch_stats_ ? real(sum_dy[c] / double(M)) : real(0);
       mean_dy_xhat[c] = used_batch_stats_ ? real(sum_dy_xhat[c] / double(M)) : real(0);
@@ -347,16 +347,18 @@ void BatchNorm::backward_into(const Tensor& dy, Tensor& dx) {
         if (S == 1) {
           const int64_t row = n * C;
 #pragma omp simd
-          for (int64_t c = c_begin; c < c_end; ++c)
-            dxp[row + c] =
-                scale[c] * (g[row + c] - mean_dy[c] - x_hat[row + c] * mean_dy_xhat[c]);
+          for (int64_t c = c_begin; c < c_end; ++c) {
+            const real x_hat = (xp[row + c] - mu[c]) * rstd[c];
+            dxp[row + c] = scale[c] * (g[row + c] - mean_dy[c] - x_hat * mean_dy_xhat[c]);
+          }
           continue;
         }
         for (int64_t c = c_begin; c < c_end; ++c) {
           const int64_t at = (n * C + c) * S;
+          const real m = mu[c], r = rstd[c];
 #pragma omp simd
           for (int64_t s = 0; s < S; ++s)
-            dxp[at + s] = scale[c] * (g[at + s] - mean_dy[c] - x_hat[at + s] * mean_dy_xhat[c]);
+            dxp[at + s] = scale[c] * (g[at + s] - mean_dy[c] - ((xp[at + s] - m) * r) * mean_dy_xhat[c]);
         }
       }
   }

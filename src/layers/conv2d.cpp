@@ -45,6 +45,7 @@
 #include "byhand/conv_gemm.h"
 #include "byhand/init.h"
 #include "byhand/ops.h"
+#include "byhand/scratch.h"
 #include "conv2d_threads.h"
 
 namespace byhand {
@@ -66,7 +67,7 @@ static bool dx_is_a_convolution(const ConvGeometry& g) {
          g.padding.w < g.kernel.w && g.channels >= kMinChannelsForDxConvolution;
 }
 
-// One thread's slice of workspace_, for a group of G images, in parts that
+// One thread's slice of the workspace (scratch.h), for a group of G images, in parts that
 // each start on a cache line:
 //   packed  conv_gemm's packed panels (forward, dW, dx)
 //   out     (C_out, G*P): the forward's GEMM result, or dY in backward
@@ -172,6 +173,12 @@ std::string Conv2d::name() const {
          ", padding=" + padding_.str() + (has_bias_ ? ")" : ", bias=false)");
 }
 
+double Conv2d::flops(const Shape& in, bool backward) const {
+  const Shape out = output_shape(in);
+  const double forward = 2.0 * double(out.numel()) * double(in_ * kernel_.h * kernel_.w);
+  return backward ? forward * (input_grad() ? 2 : 1) : forward;
+}
+
 Shape Conv2d::output_shape(const Shape& in) const {
   const std::string expected = "(N, " + std::to_string(in_) + ", H, W)";
   if (in.rank() != 4 || in[1] != in_) shape_error(expected, in);
@@ -189,6 +196,14 @@ ConvGeometry Conv2d::geometry(const Shape& in) const {  // in = (N, C_in, H, W)
   return {in[1], in[2], in[3], kernel_, stride_, padding_};
 }
 
+// The padded input backward packs dW's panels from: x_padded_, which forward
+// filled, or, for a layer without padding (a 1x1 convolution), x itself,
+// read back (layer.h, saved_input) rather than copied.
+bool Conv2d::padded(const ConvGeometry& g) { return g.padding.h > 0 || g.padding.w > 0; }
+const real* Conv2d::padded_input(const ConvGeometry& g) const {
+  return padded(g) ? x_padded_.data() : saved_input().data();
+}
+
 // Forward. W is viewed as the matrix (C_out, K), K = C_in*kh*kw, and an image
 // has P = Ho*Wo output positions. For each group of G images n..n+G-1:
 //   xp[n+m] = pad_image(x[n+m])                        (C_in, Hp, Wp), kept for backward
@@ -204,21 +219,26 @@ void Conv2d::forward_into(const Tensor& x, Tensor& y) {
   const int64_t N = x.dim(0), K = g.col_rows(), P = g.col_cols();
   const BatchSplit split = split_batch(N, P);
   const Slice slice = slice_sizes(g, out_, split.group);
-  x_padded_.resize({N, in_, g.padded_height(), g.padded_width()});
-  workspace_.resize({split.threads, slice.total()});  // allocates on the first call only
-  weight_panels_.resize({ops::weight_panels_size(out_, K)});
-  ops::pack_weight_panels(out_, K, weight.value.data(), K, weight_panels_.data());
+  if (padded(g)) x_padded_.resize({N, in_, g.padded_height(), g.padded_width()});
+  Scratch scratch({split.threads * slice.total(), ops::weight_panels_size(out_, K)});
+  real* const workspace = scratch.part(0);  // each thread's Slice
+  real* const panels = scratch.part(1);     // W packed for conv_gemm
+  ops::pack_weight_panels(out_, K, weight.value.data(), K, panels);
   const real* b = has_bias_ ? bias.value.data() : nullptr;
 
   run_on_threads(split.threads, [&](int t) {
-    real* packed = workspace_.data() + t * slice.total();  // conv_gemm's panels
+    real* packed = workspace + t * slice.total();  // conv_gemm's panels
     real* out = packed + slice.packed;                     // (C_out, G*P)
     for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
       const int64_t G = std::min(split.group, split.first(t + 1, N) - n), L = G * P;
-      real* xp = x_padded_.data() + n * g.padded_size();  // G padded images (C_in, Hp, Wp)
-      for (int64_t m = 0; m < G; ++m)
-        ops::pad_image(g, x.data() + (n + m) * g.image_size(), xp + m * g.padded_size());
-      ops::conv_gemm(g, xp, G, weight_panels_.data(), out_, out, L, packed);  // out = (C_out, L)
+      const real* xp = x.data() + n * g.image_size();  // G images: with no padding, x is xp
+      if (padded(g)) {
+        real* to = x_padded_.data() + n * g.padded_size();  // G padded images (C_in, Hp, Wp)
+        for (int64_t m = 0; m < G; ++m)
+          ops::pad_image(g, x.data() + (n + m) * g.image_size(), to + m * g.padded_size());
+        xp = to;
+      }
+      ops::conv_gemm(g, xp, G, panels, out_, out, L, packed);  // out = (C_out, L)
       scatter_to_images(out, b, y.data() + n * out_ * P, out_, P, G);        // y[n..n+G)
     }
   });
@@ -261,33 +281,33 @@ void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
   const bool want_dx = input_grad();
   const bool dx_by_convolution = want_dx && dx_is_a_convolution(g);
   const ConvGeometry gd = ops::dx_convolution_geometry(g, out_);  // when dx_by_convolution
-  workspace_.resize({split.threads, slice.total()});
-  grad_partials_.resize({split.threads, partial_size});
-  if (dx_by_convolution) {  // Wf (C_in, C_out*kh*kw), packed for conv_gemm
-    weight_panels_.resize({ops::weight_panels_size(in_, out_ * kernel_.h * kernel_.w)});
-    ops::pack_flipped_weight_panels(out_, in_, kernel_, weight.value.data(), weight_panels_.data());
-  }
+  Scratch scratch({split.threads * slice.total(), split.threads * partial_size,
+                   dx_by_convolution ? ops::weight_panels_size(in_, out_ * kernel_.h * kernel_.w) : 0});
+  real* const workspace = scratch.part(0);  // each thread's Slice
+  real* const partials = scratch.part(1);   // each thread's dW and db
+  real* const panels = scratch.part(2);     // Wf (C_in, C_out*kh*kw), packed for conv_gemm
+  if (dx_by_convolution) ops::pack_flipped_weight_panels(out_, in_, kernel_, weight.value.data(), panels);
 
   run_on_threads(split.threads, [&](int t) {
-    real* packed = workspace_.data() + t * slice.total();    // conv_gemm's panels
+    real* packed = workspace + t * slice.total();            // conv_gemm's panels
     real* dY = packed + slice.packed;                        // (C_out, G*P)
     real* cols = dY + slice.out;                             // dcols (K, G*P)
     real* dyp = cols + slice.cols;                           // padded dy, or (C_in, Hp, Wp)
     real* dxo = dyp + slice.dyp;                             // (C_in, G*H*W)
-    real* dW_t = grad_partials_.data() + t * partial_size;   // (C_out, K)
+    real* dW_t = partials + t * partial_size;                // (C_out, K)
     real* db_t = has_bias_ ? dW_t + K * out_ : nullptr;      // (C_out)
     std::fill(dW_t, dW_t + K * out_ + out_, real(0));
     for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
       const int64_t G = std::min(split.group, split.first(t + 1, N) - n), L = G * P;
       gather_from_images(dy.data() + n * out_ * P, dY, db_t, out_, P, G);  // dY, and db_t +=
-      ops::conv_gemm_weight_grad(g, x_padded_.data() + n * g.padded_size(), G, dY, L, out_,
+      ops::conv_gemm_weight_grad(g, padded_input(g) + n * g.padded_size(), G, dY, L, out_,
                                  dW_t, K, packed);  // dW_t += dY · cols^T   (C_out, K)
       if (!want_dx) continue;
       if (dx_by_convolution) {
         const int64_t HW = g.height * g.width;
         for (int64_t m = 0; m < G; ++m)  // dyp[m] = dy[n+m] padded   (C_out, Ho + 2(kh-1-ph), ...)
           ops::pad_image(gd, dy.data() + (n + m) * out_ * P, dyp + m * gd.padded_size());
-        ops::conv_gemm(gd, dyp, G, weight_panels_.data(), in_, dxo, G * HW, packed);  // (C_in, G*H*W)
+        ops::conv_gemm(gd, dyp, G, panels, in_, dxo, G * HW, packed);  // (C_in, G*H*W)
         scatter_to_images(dxo, nullptr, dx.data() + n * in_ * HW, in_, HW, G);        // dx[n..n+G)
         continue;
       }
@@ -301,7 +321,7 @@ void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
     }
   });
 
-  add_partials(grad_partials_.data(), split.threads, partial_size, weight.grad.data(),
+  add_partials(partials, split.threads, partial_size, weight.grad.data(),
                has_bias_ ? bias.grad.data() : nullptr, out_, K);
 }
 
@@ -445,11 +465,11 @@ void Conv2d::forward_direct(const Tensor& x, Tensor& y, const ConvGeometry& g) {
   const int64_t O8 = (out_ + kDirectChannels - 1) / kDirectChannels * kDirectChannels;
   const BatchSplit split = split_batch(N, Q);  // only its threads and first() serve here
   const int64_t per_thread = lines(O8 * Q);
-  x_padded_.resize({N, in_, g.padded_height(), Wp});
-  workspace_.resize({split.threads, per_thread});
+  if (padded(g)) x_padded_.resize({N, in_, g.padded_height(), Wp});
+  Scratch scratch({split.threads * per_thread, (K + 1) * O8});
+  real* const workspace = scratch.part(0);
   // W^T (K, O8) and b (O8), zero for the channels o >= C_out.
-  direct_weights_.resize({(K + 1) * O8});
-  real* wT = direct_weights_.data();
+  real* wT = scratch.part(1);
   real* b8 = wT + K * O8;
   std::fill(wT, wT + (K + 1) * O8, real(0));
   for (int64_t o = 0; o < out_; ++o) {
@@ -458,10 +478,14 @@ void Conv2d::forward_direct(const Tensor& x, Tensor& y, const ConvGeometry& g) {
   }
 
   run_on_threads(split.threads, [&](int t) {
-    real* wide = workspace_.data() + t * per_thread;  // (O8, Q)
+    real* wide = workspace + t * per_thread;  // (O8, Q)
     for (int64_t n = split.first(t, N); n < split.first(t + 1, N); ++n) {
-      real* xp = x_padded_.data() + n * g.padded_size();
-      ops::pad_image(g, x.data() + n * g.image_size(), xp);
+      const real* xp = x.data() + n * g.image_size();  // with no padding, x is xp
+      if (padded(g)) {
+        real* to = x_padded_.data() + n * g.padded_size();
+        ops::pad_image(g, xp, to);
+        xp = to;
+      }
       direct_forward_image(g, xp, wT, b8, O8, wide);
       for (int64_t o = 0; o < out_; ++o)
         for (int64_t oh = 0; oh < Ho; ++oh)
@@ -484,17 +508,18 @@ void Conv2d::backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g
   const int64_t partial_size = lines(K * out_ + out_);  // dW then db
   const bool want_dx = input_grad();
   const real* W = weight.value.data();  // (C_out, K)
-  workspace_.resize({split.threads, per_thread});
-  grad_partials_.resize({split.threads, partial_size});
+  Scratch scratch({split.threads * per_thread, split.threads * partial_size});
+  real* const workspace = scratch.part(0);
+  real* const partials = scratch.part(1);  // each thread's dW and db
 
   run_on_threads(split.threads, [&](int t) {
-    real* dyw = workspace_.data() + t * per_thread;        // (C_out, Q)
+    real* dyw = workspace + t * per_thread;                // (C_out, Q)
     real* dxp = dyw + dyw_size;                            // (C_in, Hp, Wp)
-    real* dW_t = grad_partials_.data() + t * partial_size;  // (C_out, K)
+    real* dW_t = partials + t * partial_size;              // (C_out, K)
     real* db_t = dW_t + K * out_;                         // (C_out)
     std::fill(dW_t, dW_t + K * out_ + out_, real(0));
     for (int64_t n = split.first(t, N); n < split.first(t + 1, N); ++n) {
-      const real* xp = x_padded_.data() + n * g.padded_size();
+      const real* xp = padded_input(g) + n * g.padded_size();
       // dyw[o][oh*Wp + ow] = dy[n, o, oh, ow], 0 where ow >= Wo; db[o] += its sum.
       std::fill(dyw, dyw + out_ * Q, real(0));
       for (int64_t o = 0; o < out_; ++o) {
@@ -534,7 +559,7 @@ void Conv2d::backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g
       ops::crop_image(g, dxp, dx.data() + n * g.image_size());
     }
   });
-  add_partials(grad_partials_.data(), split.threads, partial_size, weight.grad.data(),
+  add_partials(partials, split.threads, partial_size, weight.grad.data(),
                has_bias_ ? bias.grad.data() : nullptr, out_, K);
 }
 

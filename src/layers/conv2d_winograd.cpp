@@ -19,6 +19,7 @@
 #include "byhand/conv_gemm.h"
 #include "byhand/layers/conv2d.h"
 #include "byhand/ops.h"
+#include "byhand/scratch.h"
 #include "byhand/winograd.h"
 #include "conv2d_threads.h"
 
@@ -110,7 +111,7 @@ static void weight_grad_products(const ops::Sides& s, const real* dM, const wino
   }
 }
 
-// One thread's slice of workspace_, for a group of T tiles: V (16, C_in, T,
+// One thread's slice of the workspace (scratch.h), for a group of T tiles: V (16, C_in, T,
 // panels), M (16, C_out, T: plain in forward; dM, panels, in backward), dV
 // (16, C_in, T, plain), one padded image's gradient (C_in, Hx, Wx), and the
 // packing of the weight gradient's products.
@@ -169,18 +170,19 @@ void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g)
   const BatchSplit split = split_batch(N, tiles, winograd_columns(in_, out_));
   const WinogradSlice slice = winograd_slice(w, out_, split);
   x_padded_.resize({N, in_, w.padded_height(), w.padded_width()});
-  workspace_.resize({split.threads, slice.total()});
   const winograd::Layout Lu = winograd::planes(out_, in_);  // U (16, C_out, C_in)
   winograd_weights_.resize({Lu.size()});
   winograd::transform_weights(weight.value.data(), out_, in_, winograd_weights_.data(), Lu);
-  weight_panels_.resize({kTile * packed_size(out_, in_)});
-  pack_winograd_weights(winograd_weights_.data(), Lu, out_, in_, false, weight_panels_.data());
+  Scratch scratch({split.threads * slice.total(), kTile * packed_size(out_, in_)});
+  real* const workspace = scratch.part(0);  // each thread's WinogradSlice
+  real* const panels = scratch.part(1);     // U, packed for the 16 GEMMs
+  pack_winograd_weights(winograd_weights_.data(), Lu, out_, in_, false, panels);
   const real* b = has_bias_ ? bias.value.data() : nullptr;
   const int64_t Ho = g.out_height(), Wo = g.out_width();
   const ops::Sides s = ops::sides();
 
   run_on_threads(split.threads, [&](int t) {
-    real* V = workspace_.data() + t * slice.total();  // (16, C_in, T), panels
+    real* V = workspace + t * slice.total();  // (16, C_in, T), panels
     real* M = V + slice.V;                            // (16, C_out, T), plain
     for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
       const int64_t G = std::min(split.group, split.first(t + 1, N) - n), T = G * tiles;
@@ -192,7 +194,7 @@ void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g)
         winograd::transform_input(w, xp, V, Lv, m * tiles);
       }
       winograd::zero_tail(V, Lv, in_, T);
-      products(s, weight_panels_.data(), packed_size(out_, in_), out_, in_, V, Lv, T, M, Lm);
+      products(s, panels, packed_size(out_, in_), out_, in_, V, Lv, T, M, Lm);
       for (int64_t m = 0; m < G; ++m)
         winograd::transform_output(w, out_, M, Lm, m * tiles, b,
                                    y.data() + (n + m) * out_ * Ho * Wo);
@@ -218,22 +220,23 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
   const winograd::Layout Lu = winograd::planes(out_, in_);  // U and dU (16, C_out, C_in)
   const int64_t dU_size = Lu.size(), partial_size = lines(dU_size + out_);  // dU then db
   const bool want_dx = input_grad();
-  workspace_.resize({split.threads, slice.total()});
-  grad_partials_.resize({split.threads, partial_size});
-  if (want_dx) {  // U[xi]^T, packed for dx's GEMMs, from the U of this backward's forward
-    weight_panels_.resize({kTile * packed_size(in_, out_)});
-    pack_winograd_weights(winograd_weights_.data(), Lu, out_, in_, true, weight_panels_.data());
-  }
+  Scratch scratch({split.threads * slice.total(), split.threads * partial_size,
+                   want_dx ? kTile * packed_size(in_, out_) : 0});
+  real* const workspace = scratch.part(0);  // each thread's WinogradSlice
+  real* const partials = scratch.part(1);   // each thread's dU and db
+  real* const panels = scratch.part(2);     // U[xi]^T, packed for dx's GEMMs
+  if (want_dx)  // from the U of this backward's forward
+    pack_winograd_weights(winograd_weights_.data(), Lu, out_, in_, true, panels);
 
   const ops::Sides s = ops::sides();
 
   run_on_threads(split.threads, [&](int t) {
-    real* V = workspace_.data() + t * slice.total();  // (16, C_in, T), panels
+    real* V = workspace + t * slice.total();  // (16, C_in, T), panels
     real* dM = V + slice.V;                           // (16, C_out, T), panels
     real* dV = dM + slice.M;                          // (16, C_in, T), plain
     real* dxp = dV + slice.dV;                        // (C_in, Hx, Wx)
     real* pack = dxp + slice.dxp;                     // weight_grad_products' panels
-    real* dU_t = grad_partials_.data() + t * partial_size;
+    real* dU_t = partials + t * partial_size;
     real* db_t = dU_t + dU_size;
     std::fill(dU_t, dU_t + dU_size + out_, real(0));
     for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
@@ -256,7 +259,7 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
       winograd::zero_tail(dM, Lm, out_, T);
       weight_grad_products(s, dM, Lm, out_, V, Lv, in_, T, dU_t, Lu, pack);  // dU += dM · V^T
       if (!want_dx) continue;
-      products(s, weight_panels_.data(), packed_size(in_, out_), in_, out_, dM, Lm, T, dV, Ldv);
+      products(s, panels, packed_size(in_, out_), in_, out_, dM, Lm, T, dV, Ldv);
       for (int64_t m = 0; m < G; ++m) {                                      // dV = U^T · dM
         winograd::transform_input_grad(w, dV, Ldv, m * tiles, dxp);
         winograd::crop_input(w, dxp, dx.data() + (n + m) * w.image_size());
@@ -265,7 +268,7 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
   });
 
   // Sum the threads' partials into the first, then dW += G^T dU G and db.
-  real* dU = grad_partials_.data();
+  real* dU = partials;
 #pragma omp parallel for simd if (dU_size >= 4096)
   for (int64_t i = 0; i < dU_size + out_; ++i)
     for (int t = 1; t < split.threads; ++t) dU[i] += dU[t * partial_size + i];

@@ -28,6 +28,11 @@ std::string Linear::name() const {
   return "Linear(" + std::to_string(in_) + ", " + std::to_string(out_) + (has_bias_ ? ")" : ", bias=false)");
 }
 
+double Linear::flops(const Shape& in, bool backward) const {
+  const double forward = 2.0 * double(in.numel()) * double(out_);  // N rows of in_
+  return backward ? forward * (input_grad() ? 2 : 1) : forward;
+}
+
 Shape Linear::output_shape(const Shape& in) const {
   if (in.rank() != 2 || in[1] != in_)
     shape_error("(N, " + std::to_string(in_) + ")" +
@@ -39,7 +44,6 @@ Shape Linear::output_shape(const Shape& in) const {
 // one GEMM with M = N (batch), N = out_features, K = in_features.
 void Linear::forward_into(const Tensor& x, Tensor& y) {
   const int64_t N = x.dim(0);
-  x_cache_.copy_from(x);                                        // (N, in)
   ops::gemm(Trans::No, Trans::Yes, N, out_, in_, 1, x.data(), in_,  // x (N, in)
             weight.value.data(), in_,                           // W (out, in), used as W^T
             0, y.data(), out_);                                 // y (N, out), overwritten
@@ -55,7 +59,7 @@ void Linear::forward_into(const Tensor& x, Tensor& y) {
 void Linear::backward_into(const Tensor& dy, Tensor& dx) {
   const int64_t N = dy.dim(0);
   ops::gemm(Trans::Yes, Trans::No, out_, in_, N, 1, dy.data(), out_,  // dy^T (out, N)
-            x_cache_.data(), in_,                                     // x    (N, in)
+            saved_input().data(), in_,                                // x    (N, in), forward's
             1, weight.grad.data(), in_);                              // dW  += (out, in)
   if (has_bias_) ops::accumulate_column_sums(bias.grad.data(), dy.data(), N, out_);
   if (!input_grad()) return;

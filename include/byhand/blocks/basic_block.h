@@ -41,8 +41,6 @@ class BasicBlock : public Layer {
 
   std::string name() const override;  // "BasicBlock(64, 128, stride=2)"
   Shape output_shape(const Shape& input) const override;
-  const Tensor& forward(const Tensor& x) override;
-  const Tensor& backward(const Tensor& dy) override;
   const Tensor& output() const override { return relu2.output(); }
   // Off: conv1 and the downsample, the children that read x, skip their dx.
   void set_input_grad(bool on) override;
@@ -56,6 +54,10 @@ class BasicBlock : public Layer {
   std::unique_ptr<SqueezeExcite> se;       // null without SE
   std::unique_ptr<Sequential> downsample;  // null: the identity shortcut
   ReLU relu2;
+
+ protected:
+  const Tensor& forward_impl(const Tensor& x) override;
+  const Tensor& backward_impl(const Tensor& dy) override;
 
  private:
   int64_t in_, planes_, stride_;

@@ -41,8 +41,6 @@ class Bottleneck : public Layer {
 
   std::string name() const override;  // "Bottleneck(256, 128, stride=2, v1.5)"
   Shape output_shape(const Shape& input) const override;
-  const Tensor& forward(const Tensor& x) override;
-  const Tensor& backward(const Tensor& dy) override;
   const Tensor& output() const override { return relu3.output(); }
   void set_input_grad(bool on) override;  // as BasicBlock's
   std::vector<std::pair<std::string, Layer*>> children() override;
@@ -58,6 +56,10 @@ class Bottleneck : public Layer {
   std::unique_ptr<SqueezeExcite> se;
   std::unique_ptr<Sequential> downsample;
   ReLU relu3;
+
+ protected:
+  const Tensor& forward_impl(const Tensor& x) override;
+  const Tensor& backward_impl(const Tensor& dy) override;
 
  private:
   int64_t in_, planes_, stride_;

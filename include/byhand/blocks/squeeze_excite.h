@@ -46,8 +46,6 @@ class SqueezeExcite : public Layer {
 
   std::string name() const override;  // "SqueezeExcite(64, reduction=16)"
   Shape output_shape(const Shape& input) const override;
-  const Tensor& forward(const Tensor& x) override;
-  const Tensor& backward(const Tensor& dy) override;
   std::vector<std::pair<std::string, Layer*>> children() override;
 
   // The scales s of the last forward, (N, C).
@@ -58,6 +56,10 @@ class SqueezeExcite : public Layer {
   Linear fc1, fc2;
   ReLU relu;
   Sigmoid sigmoid;
+
+ protected:
+  const Tensor& forward_impl(const Tensor& x) override;
+  const Tensor& backward_impl(const Tensor& dy) override;
 
  private:
   int64_t channels_, reduction_;

@@ -100,7 +100,6 @@ class BatchNorm : public Layer {
   bool used_batch_stats_ = false;  // whether the last forward normalised with the batch's stats
   Tensor mean_;   // (C): mu of the last forward (batch or running)
   Tensor rstd_;   // (C): 1/sqrt(var + eps) of the last forward
-  Tensor x_hat_;  // shape of x: the normalised input, needed by dgamma and dx
 
   // Scratch, allocated once: per-channel sums in double (forward: of x - K and
   // its square; backward: of dy and dy * x_hat), and backward's per-channel

@@ -82,6 +82,9 @@ class Conv2d : public Layer {
   // shapes, on a wrong rank, a wrong channel count, or an image smaller than
   // the kernel (after padding).
   Shape output_shape(const Shape& input) const override;
+  // The definition's count, 2 * N * C_out * Ho * Wo * C_in * kh * kw forward;
+  // backward that for dW, and again for dx (profile.h).
+  double flops(const Shape& input, bool backward) const override;
 
   int64_t in_channels() const { return in_; }
   int64_t out_channels() const { return out_; }
@@ -142,19 +145,15 @@ class Conv2d : public Layer {
   bool has_bias_;
   Tensor x_padded_;   // (N, C_in, H + 2*ph, W + 2*pw): the input with its zero
                       // border; backward packs dW's panels from it (Winograd:
-                      // padded to whole tiles, winograd.h)
-  Tensor workspace_;  // per thread, for one group of G images: packed panels,
-                      // a (C_out, G*P) matrix, dy padded and dx of the group
-                      // (the Slice in conv2d.cpp); kept from call to call, so
-                      // only the first call allocates
-  Tensor grad_partials_;  // (threads, C_out*K + C_out): each thread's share of dW
-                          // and db, summed into the Params at the end
-  Tensor weight_panels_;   // W packed for conv_gemm (forward), or the flipped
-                           // kernel Wf (backward: dx as a convolution)
+                      // padded to whole tiles, winograd.h). Unused without
+                      // padding: x is its own padded image then.
+  static bool padded(const ConvGeometry& g);                 // any padding?
+  const real* padded_input(const ConvGeometry& g) const;     // x_padded_, or x read back
+  // Packed weights, each thread's workspace and its partial dW live only
+  // while a call runs: they are borrowed from the Scratch buffer all layers
+  // share (scratch.h), not kept here.
   Tensor winograd_weights_;  // Winograd: U = G W G^T (16, C_out, C_in), made by forward,
                              // used by its backward too
-  Tensor direct_weights_;  // direct path: W^T (K, C_out rounded up to 8) and b,
-                           // the extra output channels zero
 };
 
 }  // namespace byhand

@@ -20,6 +20,8 @@ class Linear : public Layer {
 
   std::string name() const override;
   Shape output_shape(const Shape& input) const override;
+  // 2 * N * in * out forward; backward that for dW, and again for dx.
+  double flops(const Shape& input, bool backward) const override;
 
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
@@ -35,7 +37,6 @@ class Linear : public Layer {
  private:
   int64_t in_, out_;
   bool has_bias_;
-  Tensor x_cache_;  // (N, in_features): the input, needed for dW = dy^T x
 };
 
 }  // namespace byhand
