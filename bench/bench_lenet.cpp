@@ -3,7 +3,7 @@
 // memory. The model is lesson 5's (models::lenet5); bench/torch_lenet.py is
 // the same in PyTorch.
 //
-//   build/bench/bench_lenet [--threads N] [--epochs E] [--batch B]
+//   build/bench/bench_lenet [--threads N] [--epochs E] [--batch B] [--profile]
 #include "byhand/models.h"
 #include "byhand/random.h"
 #include "train_bench.h"

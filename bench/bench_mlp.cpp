@@ -4,7 +4,7 @@
 // 60,000 training images, which are already in memory (bench/torch_mlp.py is
 // the same in PyTorch).
 //
-//   build/bench/bench_mlp [--threads N] [--epochs E] [--batch B]
+//   build/bench/bench_mlp [--threads N] [--epochs E] [--batch B] [--profile]
 #include "byhand/models.h"
 #include "byhand/random.h"
 #include "train_bench.h"

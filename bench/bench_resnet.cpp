@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
 
   using Clock = std::chrono::steady_clock;
   for (int i = 0; i < warmup; ++i) step();
+  const int64_t allocations_before = Tensor::allocations();
   Profiler profiler;
   if (profile) profiler.start();
   const auto t0 = Clock::now();
@@ -108,6 +109,7 @@ int main(int argc, char** argv) {
     if (profile) profiler.end_step();
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const int64_t allocations = Tensor::allocations() - allocations_before;
   if (profile) profiler.stop();
   const double ips = double(batch) * steps / seconds;
   const std::string key = model_name + "_" + mode;
@@ -115,6 +117,7 @@ int main(int argc, char** argv) {
               "(%d steps in %.2f s after %d warm-up), peak RSS %.0f MB\n",
               model_name.c_str(), train ? "training" : "inference", (long long)channels, batch,
               threads, ips, steps, seconds, warmup, peak_rss_mb());
+  std::printf("  tensors allocated during the timed steps: %lld\n", (long long)allocations);
   std::printf("RESULT %s_images_per_s %.1f\n", key.c_str(), ips);
   std::printf("RESULT %s_peak_rss_mb %.0f\n", key.c_str(), peak_rss_mb());
   if (profile) std::printf("\n%s", profiler.table().c_str());

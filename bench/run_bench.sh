@@ -1,58 +1,110 @@
 #!/usr/bin/env bash
-# run_bench.sh — `make bench`: byhand's throughput, and PyTorch's on the same
-# model, batch, optimizer and threads when python3-torch is installed
-# (apt-get install python3-torch; it runs as /usr/bin/python3).
-# Machines are noisy: compare the ratio, measured here in one run.
+# run_bench.sh — `make bench`: byhand's speed (and memory), and PyTorch's on
+# the same model, batch, optimizer and threads when python3-torch is installed
+# (apt-get install python3-torch python3-torchvision; it runs as /usr/bin/python3).
+#
+# Machines are noisy, and PyTorch's own times swing from one process to the
+# next (its LeNet epoch is bimodal on some machines). So each comparison is
+# run as a duel: every program warms up before it times anything, the two
+# sides run in turns, BENCH_RUNS times each (default 3), and the ratio
+# compares the best run of each side with the best of the other; the range
+# of each side's runs is printed beside it. Only ratios from one run of this
+# script mean anything: the CPU differs from machine to machine.
+#
+#   make bench                         everything (a few minutes)
+#   BENCH_RUNS=5 BENCH_ONLY=resnet make bench    more runs; one group only
+#                                      (mlp, conv, lenet, resnet)
 set -u
 BUILD=${BUILD:-build}
 THREADS=${BENCH_THREADS:-2}
-result() { grep -E "^RESULT $1 " | awk '{print $3}'; }
-if /usr/bin/python3 -c 'import torch' 2>/dev/null; then have_torch=1; else have_torch=0; fi
+RUNS=${BENCH_RUNS:-3}
+ONLY=${BENCH_ONLY:-}
+if /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then have_torch=1; else have_torch=0; fi
 
-# ours BENCH: runs $BUILD/bench/BENCH and prints its lines but the RESULT ones;
-# its whole output stays in $ours_out. A failure prints it all and stops here.
-ours() {
-  ours_out=$("$BUILD/bench/$1" --threads "$THREADS") || { echo "$ours_out"; exit 1; }
-  echo "$ours_out" | grep -v '^RESULT'
-}
+# The value of "RESULT <key> <value>" in $1.
+result() { echo "$1" | awk -v k="$2" '$1 == "RESULT" && $2 == k { print $3 }'; }
 
-# theirs SCRIPT: the same for bench/SCRIPT in PyTorch; output in $torch_out.
-theirs() {
-  torch_out=$(OMP_NUM_THREADS=$THREADS /usr/bin/python3 "bench/$1" "$THREADS") ||
-    { echo "$torch_out"; exit 1; }
-  echo "$torch_out" | grep -v '^RESULT'
-}
-
-# compare SCRIPT [WHAT OUR_KEY THEIR_KEY]...: runs bench/SCRIPT in PyTorch
-# and prints "byhand / PyTorch<WHAT>: N.NNx" for each pair of RESULT keys
-# (ours from $ours_out), or says why there is no comparison.
-compare() {
-  local script=$1
-  shift
-  if [ "$have_torch" != 1 ]; then
-    echo "(PyTorch comparison skipped: install python3-torch to run it)"
-    return
-  fi
-  theirs "$script"
-  while [ $# -ge 3 ]; do
-    awk -v w="$1" -v a="$(echo "$ours_out" | result "$2")" -v b="$(echo "$torch_out" | result "$3")" \
-      'BEGIN { printf "byhand / PyTorch%s: %.2fx\n", w, a / b }'
-    shift 3
+# duel TITLE OURS THEIRS SPEC...
+#   OURS:   byhand's command line (a program under $BUILD/bench and its flags)
+#   THEIRS: PyTorch's (a script under bench/ and its arguments), or "" for none
+#   SPEC:   "label|our_key|their_key|better" with better = higher or lower
+# Runs the two in turns, RUNS times each, prints each side's first run in
+# full and every run's figures, then per SPEC: the best of each side, the
+# range of its runs, and byhand / PyTorch (best against best).
+duel() {
+  local title=$1 ours=$2 theirs=$3
+  shift 3
+  local specs=("$@")
+  [ "$have_torch" = 1 ] || theirs=""
+  echo "== $title"
+  declare -A got  # "side|key" -> "v1 v2 ..."
+  local run out side cmd spec label okey tkey better key
+  for ((run = 1; run <= RUNS; run++)); do
+    for side in byhand torch; do
+      if [ "$side" = byhand ]; then
+        out=$("$BUILD/bench/"$ours --threads "$THREADS") || { echo "$out"; exit 1; }
+      else
+        [ -n "$theirs" ] || continue
+        out=$(cd bench && OMP_NUM_THREADS=$THREADS /usr/bin/python3 $theirs --threads "$THREADS") ||
+          { echo "$out"; exit 1; }
+      fi
+      if [ "$run" = 1 ]; then echo "$out" | grep -v '^RESULT'; fi
+      for spec in "${specs[@]}"; do
+        IFS='|' read -r label okey tkey better <<<"$spec"
+        key=$okey
+        [ "$side" = torch ] && key=$tkey
+        got["$side|$key"]+="$(result "$out" "$key") "
+      done
+    done
   done
+  for spec in "${specs[@]}"; do
+    IFS='|' read -r label okey tkey better <<<"$spec"
+    awk -v label="$label" -v better="$better" -v runs="$RUNS" \
+        -v ours="${got[byhand|$okey]}" -v theirs="${theirs:+${got[torch|$tkey]}}" '
+      function summary(list, who,   n, v, i, best, lo, hi) {
+        n = split(list, v, " ")
+        lo = hi = v[1]
+        for (i = 2; i <= n; i++) { if (v[i] < lo) lo = v[i]; if (v[i] > hi) hi = v[i] }
+        best = (better == "higher") ? hi : lo
+        printf "  %-8s best %9.1f  (runs %.1f-%.1f)\n", who, best, lo, hi
+        return best
+      }
+      BEGIN {
+        printf "%s, best of %d runs each, %s is better:\n", label, runs, better
+        a = summary(ours, "byhand")
+        if (theirs == "") { print "  (PyTorch comparison skipped: install python3-torch and python3-torchvision)"; exit }
+        b = summary(theirs, "PyTorch")
+        if (better == "higher") printf "  byhand / PyTorch, best against best: %.2fx\n", a / b
+        else printf "  byhand / PyTorch, best against best: %.2fx (below 1: byhand needs less)\n", a / b
+      }'
+  done
+  echo
 }
 
-echo "== MLP training throughput (Fashion-MNIST, one epoch, data in memory)"
-ours bench_mlp
-compare torch_mlp.py "" mlp_images_per_s torch_mlp_images_per_s
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
-echo
-echo "== Conv2d(64, 64, 3x3, padding 1) on 32 images of 16x16, forward and forward+backward"
-ours bench_conv
-compare torch_conv.py ", fwd" conv_fwd_gflops torch_conv_fwd_gflops \
-                      ", fwdbwd" conv_fwdbwd_gflops torch_conv_fwdbwd_gflops \
-                      ", fwdbwd, byhand's im2col road" conv_im2col_fwdbwd_gflops torch_conv_fwdbwd_gflops
-
-echo
-echo "== LeNet-5 with batch norm, training throughput (batch 128, SGD momentum, one epoch)"
-ours bench_lenet
-compare torch_lenet.py "" lenet_images_per_s torch_lenet_images_per_s
+if want mlp; then
+  duel "MLP training throughput (Fashion-MNIST, one epoch after a warm-up, data in memory)" \
+    "bench_mlp" "torch_mlp.py" "images/s|mlp_images_per_s|torch_mlp_images_per_s|higher"
+fi
+if want conv; then
+  duel "Conv2d(64, 64, 3x3, padding 1) on 32 images of 16x16, forward and forward+backward" \
+    "bench_conv" "torch_conv.py" \
+    "forward GFLOP/s|conv_fwd_gflops|torch_conv_fwd_gflops|higher" \
+    "forward+backward GFLOP/s|conv_fwdbwd_gflops|torch_conv_fwdbwd_gflops|higher" \
+    "forward+backward GFLOP/s, byhand's im2col road|conv_im2col_fwdbwd_gflops|torch_conv_fwdbwd_gflops|higher"
+fi
+if want lenet; then
+  duel "LeNet-5 with batch norm, training throughput (batch 128, SGD momentum, one epoch after a warm-up)" \
+    "bench_lenet" "torch_lenet.py" "images/s|lenet_images_per_s|torch_lenet_images_per_s|higher"
+fi
+if want resnet; then
+  for model in resnet18 resnet50; do
+    for mode in train infer; do
+      duel "$model $mode (batch 32; resnet18 on 1x64x64, resnet50 on 3x64x64; 10 classes)" \
+        "bench_resnet --model $model --mode $mode" "torch_resnet.py --model $model --mode $mode" \
+        "images/s|${model}_${mode}_images_per_s|torch_${model}_${mode}_images_per_s|higher" \
+        "peak RSS MB|${model}_${mode}_peak_rss_mb|torch_${model}_${mode}_peak_rss_mb|lower"
+    done
+  done
+fi

@@ -1,10 +1,13 @@
 """torch_common.py — what the PyTorch side-by-side benchmarks share.
 
 read_idx() loads an IDX file (gzipped) into a tensor; time_training() runs
-the same timed loop as bench/train_bench.h: shuffled mini-batches of data
-already in memory, zero_grad / forward / loss / backward / step, and prints
-images/s and a "RESULT <key> <images/s>" line for run_bench.sh.
+the same timed loop as bench/train_bench.h: a warm-up of a few batches, then
+one epoch of shuffled mini-batches of data already in memory, zero_grad /
+forward / loss / backward / step, and prints images/s and a
+"RESULT <key> <images/s>" line for run_bench.sh. parse_args() reads the
+flags every script takes (--threads N, and those a script adds).
 """
+import argparse
 import gzip
 import struct
 import time
@@ -31,10 +34,25 @@ def fashion_train():
             read_idx(FASHION + "train-labels-idx1-ubyte.gz"))
 
 
+def parse_args(**defaults):
+    """--threads and the given flags (name=default, all integers)."""
+    p = argparse.ArgumentParser()
+    for name, value in defaults.items():
+        p.add_argument("--" + name, type=int, default=value)
+    return p.parse_args()
+
+
+WARMUP_BATCHES = 20  # as train_bench.h
+
+
 def time_training(label, key, model, opt, x, y, batch, threads):
-    """One epoch, as run_bench.sh runs byhand's side."""
+    """A warm-up, then one timed epoch, as run_bench.sh runs byhand's side."""
     loss_fn = nn.CrossEntropyLoss()
     n = x.shape[0]
+    for i in range(WARMUP_BATCHES):  # first calls allocate and pick kernels
+        opt.zero_grad()
+        loss_fn(model(x[i * batch:(i + 1) * batch]), y[i * batch:(i + 1) * batch]).backward()
+        opt.step()
     start = time.perf_counter()
     perm = torch.randperm(n)
     for i in range(0, n, batch):
@@ -45,5 +63,6 @@ def time_training(label, key, model, opt, x, y, batch, threads):
         opt.step()
     total = time.perf_counter() - start
     print(f"PyTorch {torch.__version__} {label}, batch {batch}, {type(opt).__name__}, "
-          f"{threads} thread(s): {total:.2f} s for 1 epoch(s), {n / total:.0f} images/s")
+          f"{threads} thread(s): {total:.2f} s for 1 epoch(s) after {WARMUP_BATCHES} warm-up "
+          f"batches, {n / total:.0f} images/s")
     print(f"RESULT {key} {n / total:.0f}")

@@ -7,15 +7,16 @@ bench_conv.cpp (forward 2*N*C_out*Ho*Wo*C_in*kh*kw, backward twice that);
 GFLOP/s from the fastest of `reps` runs, median beside it. Debian's torch runs
 convolutions through oneDNN (mkldnn) on the CPU. Run with /usr/bin/python3:
 
-    OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_conv.py [threads] [reps]
+    OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_conv.py [--threads 2] [--reps 30]
 
 Prints "RESULT torch_conv_fwd_gflops X" and "RESULT torch_conv_fwdbwd_gflops Y".
 """
-import sys
 import time
 
 import torch
 import torch.nn as nn
+
+from torch_common import parse_args
 
 
 def time_it(reps, f):
@@ -31,8 +32,8 @@ def time_it(reps, f):
 
 
 def main():
-    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
-    reps = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    args = parse_args(threads=2, reps=30)
+    threads, reps = args.threads, args.reps
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     n, c, h, w, k = 32, 64, 16, 16, 3

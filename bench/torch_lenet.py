@@ -5,16 +5,14 @@ momentum=0.9), one epoch of Fashion-MNIST with the images in memory.
 Run with /usr/bin/python3 and OMP_NUM_THREADS set (see torch_mlp.py).
 Prints "RESULT torch_lenet_images_per_s N".
 """
-import sys
-
 import torch
 import torch.nn as nn
 
-from torch_common import fashion_train, time_training
+from torch_common import fashion_train, parse_args, time_training
 
 
 def main():
-    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    threads = parse_args(threads=2).threads
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     x, y = fashion_train()

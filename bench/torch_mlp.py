@@ -9,16 +9,14 @@ torch.set_num_threads. run_bench.sh sets both.
 
 Prints "RESULT torch_mlp_images_per_s N".
 """
-import sys
-
 import torch
 import torch.nn as nn
 
-from torch_common import fashion_train, time_training
+from torch_common import fashion_train, parse_args, time_training
 
 
 def main():
-    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    threads = parse_args(threads=2).threads
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     x, y = fashion_train()

@@ -7,13 +7,14 @@ batch 32. train: forward, cross-entropy, backward, SGD(lr 0.01, momentum
 steps first, then timed ones; one process measures one model in one mode,
 so that its peak RSS is that job's alone.
 
-  OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_resnet.py resnet18 train 2 [steps] [warmup]
+  OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_resnet.py --model resnet18 --mode train
+      [--threads 2] [--steps 10] [--warmup 3]
 
 Prints "RESULT torch_<model>_<mode>_images_per_s N" and
 "RESULT torch_<model>_<mode>_peak_rss_mb N".
 """
+import argparse
 import resource
-import sys
 import time
 
 import torch
@@ -22,10 +23,14 @@ import torchvision
 
 
 def main():
-    model_name, mode = sys.argv[1], sys.argv[2]
-    threads = int(sys.argv[3]) if len(sys.argv) > 3 else 2
-    steps = int(sys.argv[4]) if len(sys.argv) > 4 else 10
-    warmup = int(sys.argv[5]) if len(sys.argv) > 5 else 3
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", choices=["resnet18", "resnet50"], default="resnet18")
+    p.add_argument("--mode", choices=["train", "infer"], default="train")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    a = p.parse_args()
+    model_name, mode, threads, steps, warmup = a.model, a.mode, a.threads, a.steps, a.warmup
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     batch = 32

@@ -85,8 +85,10 @@ const Tensor& Profiler::timed_forward(Layer& layer, const Tensor& x) {
   ProfileRow& r = rows_[i];  // after the children: they may have grown rows_
   r.forward_seconds += s;
   r.forward_calls += 1;
-  r.input = in;
-  r.output = y->shape();
+  if (r.forward_calls == 1) {  // the first call's shapes (a last, smaller batch would mislead)
+    r.input = in;
+    r.output = y->shape();
+  }
   r.forward_flops += layer.flops(in, false);
   return *y;
 }

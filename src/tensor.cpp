@@ -1,6 +1,7 @@
 // tensor.cpp — Shape and Tensor (see tensor.h).
 #include "byhand/tensor.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -84,8 +85,12 @@ Tensor& Tensor::operator=(Tensor&& other) noexcept {
   return *this;
 }
 
+static std::atomic<int64_t> g_allocations{0};
+int64_t Tensor::allocations() { return g_allocations.load(); }
+
 void Tensor::allocate(int64_t n) {
   if (n <= capacity_) return;
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
   size_t bytes = (size_t(n) * sizeof(real) + 63) / 64 * 64;
   real* p = static_cast<real*>(std::aligned_alloc(64, bytes));
   if (!p) throw std::bad_alloc();

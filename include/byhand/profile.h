@@ -55,7 +55,7 @@ struct ProfileRow {
   std::string path;   // "layer1.0.conv1"; "" for a model's top layer
   std::string kind;   // "Conv2d": name() up to its first '('
   int depth = 0;      // nesting: 0 for the layer the caller called
-  Shape input, output;  // shapes of the last forward
+  Shape input, output;  // shapes of the first recorded forward
   double forward_seconds = 0, backward_seconds = 0;
   int64_t forward_calls = 0, backward_calls = 0;
   double forward_flops = 0, backward_flops = 0;  // 0: no count for this layer

@@ -95,6 +95,11 @@ class Tensor {
   // layer that calls resize() on its output every forward allocates only once.
   // The contents are unspecified afterwards.
   void resize(const Shape& shape);
+  // Buffers allocated so far by every Tensor in the process (a resize that
+  // fits the buffer it has does not count). Training should allocate on its
+  // first step only; tests and `make bench` check that with this.
+  static int64_t allocations();
+
   // Same numbers, new shape with the same element count (a view in PyTorch).
   void reshape(const Shape& shape);
   Tensor reshaped(const Shape& shape) const;

@@ -280,16 +280,32 @@ void MaxPool2d::forward_into(const Tensor& x, Tensor& y) {
       const Span rows = pool_window(oh, kernel_.h, stride_.h, padding_.h, H);
       for (int64_t ow = 0; ow < Wo; ++ow) {
         const Span cols = pool_window(ow, kernel_.w, stride_.w, padding_.w, W);
+        // As in the 2x2 loop: selects, not branches (ResNet's 3x3 stride-2
+        // pool spent most of its time in mispredicted ones), and the exact
+        // search again in the rare window that holds a NaN.
         int64_t best_at = rows.begin * W + cols.begin;
         real best = x_plane[best_at];
+        bool nan_seen = false;
         for (int64_t h = rows.begin; h < rows.end; ++h)
           for (int64_t w = cols.begin; w < cols.end; ++w) {
             const real v = x_plane[h * W + w];
-            if (v > best || std::isnan(v)) {  // strictly larger (a tie keeps the first), or NaN
-              best = v;
-              best_at = h * W + w;
-            }
+            const int64_t larger = v > best;  // strictly larger (a tie keeps the first)
+            best_at += larger * (h * W + w - best_at);
+            best = std::max(best, v);
+            nan_seen |= std::isnan(v);
           }
+        if (nan_seen) {
+          best_at = rows.begin * W + cols.begin;
+          best = x_plane[best_at];
+          for (int64_t h = rows.begin; h < rows.end; ++h)
+            for (int64_t w = cols.begin; w < cols.end; ++w) {
+              const real v = x_plane[h * W + w];
+              if (v > best || std::isnan(v)) {  // strictly larger, or NaN
+                best = v;
+                best_at = h * W + w;
+              }
+            }
+        }
         y_plane[oh * Wo + ow] = best;
         arg_plane[oh * Wo + ow] = best_at;
       }
