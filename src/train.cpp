@@ -9,6 +9,7 @@
 #include <limits>
 #include <sstream>
 
+#include "byhand/profile.h"
 #include "byhand/sequential.h"
 #include "file_util.h"
 
@@ -72,6 +73,15 @@ static std::string divergence_report(Layer& model, double loss, int epoch, int64
   return os.str();
 }
 
+// Stops the profile and prints its table (FitOptions::profile_steps).
+static void print_profile(Profiler& profiler, ProgressBar& bar) {
+  profiler.stop();
+  bar.finish();
+  std::printf("profile of %d training steps (after the first):\n%s", profiler.steps(),
+              profiler.table().c_str());
+  std::fflush(stdout);
+}
+
 std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer& optimizer,
                             DataLoader& train, DataLoader* val, const FitOptions& opts) {
   std::vector<EpochStats> history;
@@ -83,6 +93,10 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
     explicit InputGradOff(Layer& l) : m(l), old(l.input_grad()) { m.set_input_grad(false); }
     ~InputGradOff() { m.set_input_grad(old); }
   } input_grad_off(model);
+  // The profile (opts.profile_steps): steps 2 .. 1 + profile_steps of the
+  // first epoch (the first step allocates every buffer, so it is left out).
+  Profiler profiler;
+  int64_t profiled = 0;  // steps profiled so far
   for (int epoch = 1; epoch <= opts.epochs; ++epoch) {
     const double t0 = now_seconds();
     model.train();
@@ -95,6 +109,7 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
                     opts.progress ? train.num_batches() : 0);
     train.start_epoch();
     while (train.next(batch)) {
+      if (epoch == 1 && step == 1 && opts.profile_steps > 0) profiler.start();
       const Tensor& logits = model.forward(batch.x);
       const double loss = criterion.forward(logits, batch.y);
       if (!std::isfinite(loss)) throw TrainingDiverged(divergence_report(model, loss, epoch, step));
@@ -104,6 +119,10 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
       if (opts.after_backward) opts.after_backward();
       optimizer.step();
       if (opts.after_step) opts.after_step();
+      if (profiler.recording()) {
+        profiler.end_step();
+        if (++profiled == opts.profile_steps) print_profile(profiler, bar);
+      }
       loss_sum += loss * double(batch.size());
       seen += batch.size();
       ++step;
@@ -113,6 +132,7 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
         bar.update(step, extra);
       }
     }
+    if (profiler.recording()) print_profile(profiler, bar);  // an epoch of few steps
     bar.finish();
     s.train_loss = seen ? loss_sum / double(seen) : 0;
     s.train_acc = seen ? double(correct) / double(seen) : 0;

@@ -99,8 +99,7 @@ int main(int argc, char** argv) {
     //   for each batch: logits = model.forward(x); loss = criterion(logits, y);
     //                   zero_grad(); model.backward(dL/dlogits); step()
     // and after each epoch an evaluation on the test images in eval mode.
-    FitOptions fo;
-    fo.epochs = c.epochs;
+    FitOptions fo = lesson::fit_options(c);
     fo.history_csv = history_csv;
     std::vector<EpochStats> history = fit(*model, criterion, *optimizer, train, &test, fo);
 

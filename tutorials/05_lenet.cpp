@@ -93,8 +93,7 @@ int main(int argc, char** argv) {
     // running averages) and evaluate() to eval mode for the test images
     // (batch norm uses the running averages: a prediction must not depend on
     // which other images share its batch).
-    FitOptions fo;
-    fo.epochs = c.epochs;
+    FitOptions fo = lesson::fit_options(c);
     fo.history_csv = history_csv;
     std::vector<EpochStats> history = fit(*model, criterion, *optimizer, train, &test, fo);
 

@@ -218,8 +218,7 @@ static Run train_one(const std::string& scheme, const std::string& activation, c
   SGD sgd(run.model->params(), c.lr);
   GradMonitor monitor(*run.model);  // watches 1.weight, 3.weight, 5.weight, 7.weight
 
-  FitOptions fo;
-  fo.epochs = c.epochs;
+  FitOptions fo = lesson::fit_options(c);
   fo.print = false;  // one summary line per run instead of one per epoch
   fo.after_backward = [&] { monitor.record(); };
   fo.on_epoch = [&](const EpochStats& e) {

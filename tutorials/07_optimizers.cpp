@@ -217,8 +217,7 @@ int main(int argc, char** argv) {
       std::unique_ptr<Optimizer> optimizer = make_optimizer(name, *run.model, h, run.hyper);
       std::printf("%s (%s):\n", optimizer->name().c_str(), run.hyper.c_str());
       CrossEntropyLoss criterion;
-      FitOptions fo;
-      fo.epochs = c.epochs;
+      FitOptions fo = lesson::fit_options(c);
       fo.on_epoch = [&](const EpochStats& e) { run.history.push_back(e); };
       const double start = now_seconds();
       try {

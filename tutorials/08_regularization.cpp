@@ -249,8 +249,7 @@ int main(int argc, char** argv) {
       // training-vs-validation comparison we measure the training images
       // again after each epoch, in eval mode, and put that in the history.
       std::vector<std::pair<double, double>> train_in_eval_mode;  // (loss, acc) per epoch
-      FitOptions fo;
-      fo.epochs = c.epochs;
+      FitOptions fo = lesson::fit_options(c);
       fo.print = false;  // 4 x 60 lines is too many: we print every --print-every epochs
       fo.on_epoch = [&](const EpochStats& s) {
         EvalResult t = evaluate(*run.model, criterion, train_eval);

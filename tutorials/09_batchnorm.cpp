@@ -305,8 +305,7 @@ int main(int argc, char** argv) {
       // running averages updated) and in eval mode to measure the validation
       // set (running averages). A run whose loss becomes NaN stops with
       // TrainingDiverged; we keep the epochs it finished and say so.
-      FitOptions fo;
-      fo.epochs = c.epochs;
+      FitOptions fo = lesson::fit_options(c);
       fo.on_epoch = [&run](const EpochStats& s) { run.history.push_back(s); };
       try {
         fit(*run.model, criterion, optimizer, train, &val, fo);

@@ -278,8 +278,7 @@ int main(int argc, char** argv) {
     SGD optimizer(model->params(), c.lr, momentum);
     std::printf("model: %lld parameters; SGD lr %g momentum %g, batch %lld, %d epoch(s)\n",
                 (long long)model->num_parameters(), c.lr, momentum, (long long)c.batch, c.epochs);
-    FitOptions fo;
-    fo.epochs = c.epochs;
+    FitOptions fo = lesson::fit_options(c);
     fit(*model, criterion, optimizer, train, /*val=*/nullptr, fo);
     const EvalResult trained = evaluate(*model, criterion, test);
     std::printf("trained model: test accuracy %.2f%%\n", 100 * trained.accuracy);

@@ -149,8 +149,7 @@ int main(int argc, char** argv) {
                 optimizer.name().c_str(), c.lr, (long long)steps, momentum, (long long)c.batch,
                 c.epochs);
     std::filesystem::create_directories(out_dir);
-    FitOptions fo;
-    fo.epochs = c.epochs;
+    FitOptions fo = lesson::fit_options(c);
     fo.history_csv = out_dir + "/history.csv";
     fo.after_step = [&] { schedule.step(); };
     const double t0 = now_seconds();

@@ -186,8 +186,7 @@ int main(int argc, char** argv) {
                 "epoch(s)\n",
                 c.lr, weight_decay, (long long)c.batch, c.epochs);
     std::filesystem::create_directories(out_dir);
-    FitOptions fo;
-    fo.epochs = c.epochs;
+    FitOptions fo = lesson::fit_options(c);
     fo.history_csv = out_dir + "/history.csv";
     if (full)
       fo.on_epoch = [&](const EpochStats& s) {

@@ -117,8 +117,7 @@ int main(int argc, char** argv) {
                   "decay %g, batch %lld, %d epoch(s)\n",
                   run.name.c_str(), (long long)run.params, c.lr, momentum, weight_decay,
                   (long long)c.batch, c.epochs);
-      FitOptions fo;
-      fo.epochs = c.epochs;
+      FitOptions fo = lesson::fit_options(c);
       fo.history_csv = out_dir + "/history_" + run.name + ".csv";
       fo.after_step = [&] { schedule.step(); };
       const double t0 = now_seconds();

@@ -103,6 +103,8 @@ void Cli::parse(int argc, char** argv) {
   option("--threads", c.threads, "CPU threads (0: all cores)");
   option("--subset", c.subset, "use only the first N training images (0: all)");
   option("--quick", c.quick, "a few hundred images, one epoch: a smoke test");
+  option("--profile", c.profile,
+         "time every layer over 5 training steps and print the table (profile.h)");
 
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -268,6 +270,13 @@ void print_test_result(const Dataset& test, double accuracy, std::optional<doubl
               100.0 * double(counts[most]) / double(test.size()), test.classes[most].c_str());
   if (!note.empty()) std::printf("%s\n", note.c_str());
   std::printf("test accuracy: %.2f%%\n", 100 * accuracy);
+}
+
+byhand::FitOptions fit_options(const Common& c) {
+  byhand::FitOptions fo;
+  fo.epochs = c.epochs;
+  fo.profile_steps = c.profile ? kProfileSteps : 0;
+  return fo;
 }
 
 }  // namespace lesson

@@ -10,6 +10,8 @@
 //   --data DIR          where the data set is (default: searched, see data.h)
 //   --threads N         CPU threads (default: all cores)
 //   --subset N          use only the first N training images
+//   --profile           every layer's forward and backward timed over a few
+//                       training steps, printed as a table (profile.h)
 //   --quick             a few hundred images and one epoch: a smoke test (CI);
 //                       the batch is capped at 32 unless --batch is given, so
 //                       that even a few hundred images make a few dozen steps
@@ -37,6 +39,7 @@ struct Common {
   int threads = 0;     // 0: all cores
   int64_t subset = 0;  // 0: everything
   bool quick = false;
+  bool profile = false;  // --profile: a per-layer time table (fit_options)
 };
 
 class Cli {
@@ -116,6 +119,11 @@ void plot_run(const std::vector<byhand::EpochStats>& history, const std::string&
 // "100,100,100" -> {100, 100, 100}, for flags such as --arch (a clear error
 // naming the flag otherwise).
 std::vector<int64_t> parse_sizes(const std::string& flag, const std::string& text);
+
+// fit()'s options as the common flags set them: --epochs, and --profile
+// (kProfileSteps steps of the first epoch timed layer by layer).
+constexpr int64_t kProfileSteps = 5;
+byhand::FitOptions fit_options(const Common& c);
 
 // The closing lines of a training lesson, which tests/test_lessons.cpp and
 // scripts read:

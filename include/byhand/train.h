@@ -63,6 +63,10 @@ struct FitOptions {
   // Called after each batch's backward, before the optimizer step, while the
   // gradients are there to look at (e.g. GradMonitor::record).
   std::function<void()> after_backward;
+  // When > 0: every layer is timed (profile.h) over this many training steps
+  // of the first epoch, from its second step on, and the table is printed
+  // then (the lessons' --profile). Training goes on as usual after it.
+  int64_t profile_steps = 0;
   // Called after each batch's optimizer step (e.g. a per-batch warm-up
   // schedule's step()).
   std::function<void()> after_step;
