@@ -38,6 +38,7 @@ static const char* algorithm_name(Conv2d::Algorithm a) {
     case Conv2d::Algorithm::Im2col: return " (Im2col)";
     case Conv2d::Algorithm::Direct: return " (Direct)";
     case Conv2d::Algorithm::Winograd: return " (Winograd)";
+    case Conv2d::Algorithm::Pointwise: return " (Pointwise)";
   }
   return "";
 }
@@ -77,8 +78,9 @@ static void naive_conv2d(const Tensor& x, const Conv2d& conv, std::vector<double
 }
 
 // ---------------------------------------------------------------- forward against the definition
-// (Winograd applies to the 3x3, stride 1 cases; set on the others, it leaves
-// them to the road Auto would take.)
+// (Winograd applies to the 3x3, stride 1 cases, Pointwise to the 1x1, stride
+// 1, unpadded ones; set on the others, they leave them to the road Auto would
+// take.)
 TEST_CASE("Conv2d: the fast forward (im2col + GEMM, Winograd) equals the naive seven-loop convolution", "[conv]") {
   Rng rng(11);
   for (ConvCase c : {
@@ -98,9 +100,11 @@ TEST_CASE("Conv2d: the fast forward (im2col + GEMM, Winograd) equals the naive s
            ConvCase{1, 4, 40, 30, 31, 3, 1, 1, true},    // 930 positions: in blocks, too
            ConvCase{3, 32, 40, 9, 8, 3, 1, 1, true},     // Winograd: odd Ho, even Wo
            ConvCase{2, 20, 16, 7, 10, 3, 1, 0, false},   // Winograd, no padding
-           ConvCase{5, 17, 18, 3, 4, 3, 1, 2, true}}) {  // Winograd, padding 2, tiny images
+           ConvCase{5, 17, 18, 3, 4, 3, 1, 2, true},     // Winograd, padding 2, tiny images
+           ConvCase{2, 5, 7, 24, 24, 1, 1, 0, true},     // pointwise, an image a product
+           ConvCase{5, 6, 4, 3, 3, 1, 1, 0, false}}) {   // pointwise, images side by side
     for (Conv2d::Algorithm algorithm : {Conv2d::Algorithm::Auto, Conv2d::Algorithm::Im2col,
-                                        Conv2d::Algorithm::Winograd})
+                                        Conv2d::Algorithm::Winograd, Conv2d::Algorithm::Pointwise})
     DYNAMIC_SECTION(describe(c) << algorithm_name(algorithm)) {
       Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
       conv.set_algorithm(algorithm);
@@ -163,8 +167,11 @@ TEST_CASE("Conv2d: the fast backward (im2col + GEMM, Winograd) equals the naive 
                      ConvCase{4, 18, 17, 11, 10, 3, 2, 1, true},    // stride 2
                      ConvCase{3, 24, 16, 7, 7, 1, 1, 0, true},      // 1x1
                      ConvCase{7, 16, 24, 9, 8, 3, 1, 1, true},      // Winograd: groups, odd Ho
-                     ConvCase{3, 20, 17, 5, 7, 3, 1, 2, false}}) {  // Winograd: padding 2
-    for (Conv2d::Algorithm algorithm : {Conv2d::Algorithm::Im2col, Conv2d::Algorithm::Winograd})
+                     ConvCase{3, 20, 17, 5, 7, 3, 1, 2, false},     // Winograd: padding 2
+                     ConvCase{2, 24, 40, 24, 24, 1, 1, 0, true},    // pointwise, an image a product
+                     ConvCase{7, 33, 18, 3, 5, 1, 1, 0, false}}) {  // pointwise, grouped images
+    for (Conv2d::Algorithm algorithm :
+         {Conv2d::Algorithm::Im2col, Conv2d::Algorithm::Winograd, Conv2d::Algorithm::Pointwise})
     DYNAMIC_SECTION(describe(c) << algorithm_name(algorithm)) {
       Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
       conv.set_algorithm(algorithm);
@@ -209,7 +216,7 @@ TEST_CASE("Conv2d: gradient check over strides, paddings, kernels, batches, bias
            ConvCase{2, 3, 2, 4, 7, 3, 1, 2, false},    // Winograd: padding 2, odd Wo
            ConvCase{1, 2, 2, 1, 2, 3, 1, 1, true}}) {  // Winograd: one row, one tile
     for (Conv2d::Algorithm algorithm : {Conv2d::Algorithm::Auto, Conv2d::Algorithm::Im2col,
-                                        Conv2d::Algorithm::Winograd})
+                                        Conv2d::Algorithm::Winograd, Conv2d::Algorithm::Pointwise})
     DYNAMIC_SECTION(describe(c) << algorithm_name(algorithm)) {
       Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
       conv.set_algorithm(algorithm);
@@ -509,6 +516,33 @@ TEST_CASE("Conv2d: Auto takes Winograd for 3x3 kernels, 16+ channels, 4x4+ outpu
   }
 }
 
+// Auto's pointwise rule (conv2d.h): a 1x1 kernel, stride 1, no padding takes
+// the pointwise road forward, and backward from kPointwiseMinPositions
+// positions an image; below, its backward stays on im2col + GEMM. The same
+// road gives the same bits, so the test compares bit for bit.
+TEST_CASE("Conv2d: where Auto takes the pointwise road", "[conv]") {
+  Rng rng(23);
+  using A = Conv2d::Algorithm;
+  for (int64_t hw : {2, 4}) DYNAMIC_SECTION(hw << "x" << hw) {
+    Conv2d automatic(24, 40, 1, 1, 0, true, rng), pointwise(24, 40, 1, 1, 0, true, rng),
+        im2col(24, 40, 1, 1, 0, true, rng);
+    for (Conv2d* c : {&pointwise, &im2col}) {
+      c->weight.value = automatic.weight.value;
+      c->bias.value = automatic.bias.value;
+    }
+    pointwise.set_algorithm(A::Pointwise);
+    im2col.set_algorithm(A::Im2col);
+    const Tensor x = normal_tensor({6, 24, hw, hw}, rng), dy = normal_tensor({6, 40, hw, hw}, rng);
+    const std::vector<real> y = automatic.forward(x).to_vector();
+    REQUIRE(y == pointwise.forward(x).to_vector());
+    im2col.forward(x);
+    const std::vector<real> dx = automatic.backward(dy).to_vector();
+    Conv2d& same = hw * hw >= Conv2d::kPointwiseMinPositions ? pointwise : im2col;
+    REQUIRE(dx == same.backward(dy).to_vector());
+    REQUIRE(automatic.weight.grad.to_vector() == same.weight.grad.to_vector());
+  }
+}
+
 // The roads lay out the padded input they keep for backward differently, so a
 // backward must take the road of its forward, whatever set_algorithm said
 // in between.
@@ -534,10 +568,12 @@ TEST_CASE("Conv2d: backward takes the road its forward took", "[conv]") {
 TEST_CASE("Conv2d: set_input_grad(false) keeps the parameter gradients, returns no dx",
           "[conv][contract]") {
   Rng rng(16);
-  for (Conv2d::Algorithm algorithm : {Conv2d::Algorithm::Auto, Conv2d::Algorithm::Winograd})
+  for (Conv2d::Algorithm algorithm : {Conv2d::Algorithm::Auto, Conv2d::Algorithm::Winograd,
+                                      Conv2d::Algorithm::Pointwise})
   DYNAMIC_SECTION(algorithm_name(algorithm)) {
-    Conv2d a(3, 4, 3, 1, 1, true, rng);
-    Conv2d b(3, 4, 3, 1, 1, true, rng);
+    const int64_t k = algorithm == Conv2d::Algorithm::Pointwise ? 1 : 3;
+    Conv2d a(3, 4, k, 1, k / 2, true, rng);
+    Conv2d b(3, 4, k, 1, k / 2, true, rng);
     a.set_algorithm(algorithm);
     b.set_algorithm(algorithm);
     b.weight.value = a.weight.value;

@@ -96,7 +96,7 @@ static Slice slice_sizes(const ConvGeometry& g, int64_t C_out, int64_t group) {
 
 // out is a group's (C_out, G*P) GEMM result: image m's output channel o is the
 // row segment out[o, m*P : (m+1)*P]. Copy each into y[m, o, :] (NCHW), adding b[o].
-static void scatter_to_images(const real* out, const real* b, real* y, int64_t C_out, int64_t P,
+void scatter_to_images(const real* out, const real* b, real* y, int64_t C_out, int64_t P,
                               int64_t G) {
 #pragma omp parallel for if (G * C_out * P >= kParallelElements)
   for (int64_t o = 0; o < C_out; ++o) {
@@ -113,7 +113,7 @@ static void scatter_to_images(const real* out, const real* b, real* y, int64_t C
 // matrix the backward GEMMs read; on the way, db[o] += sum of row o. (The simd
 // reduction lets the compiler keep several partial sums in a vector register;
 // one running sum would wait for every addition before starting the next.)
-static void gather_from_images(const real* dy, real* dY, real* db, int64_t C_out, int64_t P,
+void gather_from_images(const real* dy, real* dY, real* db, int64_t C_out, int64_t P,
                                int64_t G) {
 #pragma omp parallel for if (G * C_out * P >= kParallelElements)
   for (int64_t o = 0; o < C_out; ++o) {
@@ -133,7 +133,7 @@ static void gather_from_images(const real* dy, real* dY, real* db, int64_t C_out
 
 // weight.grad += sum over threads t of dW_t (C_out, K), where each thread's
 // partial holds dW_t and then db_t (C_out); bias.grad likewise.
-static void add_partials(const real* partials, int threads, int64_t partial_size, real* dW,
+void add_partials(const real* partials, int threads, int64_t partial_size, real* dW,
                          real* db, int64_t C_out, int64_t K) {
 #pragma omp parallel for if (C_out * K * threads >= kParallelElements)
   for (int64_t o = 0; o < C_out; ++o)
@@ -215,6 +215,7 @@ void Conv2d::forward_into(const Tensor& x, Tensor& y) {
   const ConvGeometry g = geometry(x.shape());
   winograd_forward_ = winograd(g, x.dim(0));  // backward takes the same road: x_padded_ is laid out for it
   if (winograd_forward_) return forward_winograd(x, y, g);
+  if (pointwise(g, false)) return forward_pointwise(x, y, g);
   if (direct_forward(g)) return forward_direct(x, y, g);
   const int64_t N = x.dim(0), K = g.col_rows(), P = g.col_cols();
   const BatchSplit split = split_batch(N, P);
@@ -273,6 +274,7 @@ void Conv2d::forward_into(const Tensor& x, Tensor& y) {
 void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
   const ConvGeometry g = geometry(in_shape_);
   if (winograd_forward_) return backward_winograd(dy, dx, g);
+  if (pointwise(g, true)) return backward_pointwise(dy, dx, g);
   if (direct_backward(g)) return backward_direct(dy, dx, g);
   const int64_t N = dy.dim(0), K = g.col_rows(), P = g.col_cols();
   const BatchSplit split = split_batch(N, P);
@@ -363,7 +365,9 @@ void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
 // so the forward goes direct for small layers, and the backward only when the
 // kernel volume K = C_in*kh*kw is small: with larger K, BLIS's dW and dcols
 // GEMMs win even on these small shapes. Big layers (ResNet's 64 channels and
-// more) stay on im2col + GEMM, where BLIS runs near the machine's peak.
+// more) stay on im2col + GEMM, where BLIS runs near the machine's peak; so do
+// 1x1 kernels whatever their K (C_in alone: 64 for a ResNet-50 bottleneck's
+// expanding 1x1, whose backward ran 3x slower here than on the GEMM roads).
 // Outputs q per block of running sums: 8 channels x 32 outputs are 16
 // AVX-512 registers of sums, half the register file; with AVX2's 16 smaller
 // registers, 8 x 32 sums would not stay in registers, and 8 x 16 (16 of them)
@@ -385,15 +389,17 @@ bool Conv2d::direct_forward(const ConvGeometry& g) const {
   const bool possible = stride_.h == 1 && stride_.w == 1 && wide_size(g) >= kDirectBlock;
   // Winograd set on a layer it does not fit (it is asked only after Winograd
   // declined): decide as Auto would.
-  if (algorithm_ == Algorithm::Auto || algorithm_ == Algorithm::Winograd)
+  if (algorithm_ == Algorithm::Auto || algorithm_ == Algorithm::Winograd ||
+      algorithm_ == Algorithm::Pointwise)
     return possible && g.col_rows() * out_ <= kDirectMaxForwardWork;
   return possible && algorithm_ == Algorithm::Direct;
 }
 
 bool Conv2d::direct_backward(const ConvGeometry& g) const {
   const bool possible = stride_.h == 1 && stride_.w == 1;
-  if (algorithm_ == Algorithm::Auto || algorithm_ == Algorithm::Winograd)
-    return possible && g.col_rows() <= kDirectMaxBackwardK;
+  if (algorithm_ == Algorithm::Auto || algorithm_ == Algorithm::Winograd ||
+      algorithm_ == Algorithm::Pointwise)  // not for 1x1 kernels: a GEMM's work (above)
+    return possible && g.col_rows() <= kDirectMaxBackwardK && g.kernel.h * g.kernel.w > 1;
   return possible && algorithm_ == Algorithm::Direct;
 }
 

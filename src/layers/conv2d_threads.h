@@ -53,4 +53,14 @@ void run_on_threads(int threads, const Work& work) {
   for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) work(t);
 }
 
+// Reorders shared by the roads (conv2d.cpp):
+// out (C_out, G*P), image m's channel o at out[o, m*P ...] -> y (G, C_out, P) NCHW, + b[o]
+void scatter_to_images(const real* out, const real* b, real* y, int64_t C_out, int64_t P,
+                       int64_t G);
+// dy (G, C_out, P) -> dY (C_out, G*P); db[o] += the sum of row o (db may be null)
+void gather_from_images(const real* dy, real* dY, real* db, int64_t C_out, int64_t P, int64_t G);
+// dW (C_out, K) += each thread's partial dW; db likewise (the partial's tail)
+void add_partials(const real* partials, int threads, int64_t partial_size, real* dW, real* db,
+                  int64_t C_out, int64_t K);
+
 }  // namespace byhand

@@ -48,6 +48,11 @@
 // transforms, forward and backward. On the benchmark layer (64 channels, 16x16, batch 32) it runs
 // forward+backward 1.7x faster than im2col + GEMM (bench/bench_conv.cpp).
 //
+// 1x1 kernels with stride 1 and no padding (half of a ResNet-50 bottleneck)
+// take a fourth road, POINTWISE (conv2d_pointwise.cpp): an image read as the
+// matrix (C_in, H*W) is already its own im2col, so forward and backward are
+// the three GEMMs of a Linear layer, with no packing of taps.
+//
 // All roads give the same numbers up to rounding, and tests check each
 // against the 7-loop definition. set_algorithm() picks one by hand (the tests
 // and lesson 4 use it); the default, Auto, picks by the layer's shape.
@@ -98,12 +103,14 @@ class Conv2d : public Layer {
   static constexpr int64_t kGemmColumns = 512;
 
   // Which road forward and backward take (see above). Auto: Winograd for a
-  // 3x3 kernel with stride 1 where it pays (below); else the direct
-  // convolution where it is faster (stride 1 and few output channels or a
-  // small kernel volume C_in*kh*kw; conv2d.cpp has the measurements); else
-  // im2col + GEMM. Direct needs stride 1 and Winograd a 3x3 kernel with
-  // stride 1: set on other layers, they leave them to the road Auto would take.
-  enum class Algorithm { Auto, Im2col, Direct, Winograd };
+  // 3x3 kernel with stride 1 where it pays (below); pointwise for a 1x1
+  // kernel with stride 1 and no padding (below); else the direct convolution
+  // where it is faster (stride 1 and few output channels or a small kernel
+  // volume C_in*kh*kw; conv2d.cpp has the measurements); else im2col + GEMM.
+  // Direct needs stride 1, Winograd a 3x3 kernel with stride 1, Pointwise a
+  // 1x1 kernel with stride 1 and no padding: set on other layers, they leave
+  // them to the road Auto would take.
+  enum class Algorithm { Auto, Im2col, Direct, Winograd, Pointwise };
   // When Auto takes Winograd: a 3x3 kernel, stride 1, at least 16 channels in
   // and out, images of at least 16 outputs (4x4), and at least 256 tiles of
   // 2x2 outputs in the batch (the weights' transforms, 16 x C_in x C_out
@@ -117,6 +124,9 @@ class Conv2d : public Layer {
   // (batch 32: 0.87x). 16 channels gained nothing there but do on an AVX2
   // machine (the README's speed section has both), so the rule starts at 16.
   static constexpr int64_t kWinogradMinChannels = 16;
+  // When Auto takes the pointwise road (conv2d_pointwise.cpp): a 1x1 kernel,
+  // stride 1, no padding; backward too if an image has this many positions.
+  static constexpr int64_t kPointwiseMinPositions = 16;
   static constexpr int64_t kWinogradMinOutputs = 16;
   static constexpr int64_t kWinogradMinTiles = 256;
   void set_algorithm(Algorithm a) { algorithm_ = a; }
@@ -135,6 +145,9 @@ class Conv2d : public Layer {
   bool direct_backward(const ConvGeometry& g) const;
   void forward_direct(const Tensor& x, Tensor& y, const ConvGeometry& g);
   void backward_direct(const Tensor& dy, Tensor& dx, const ConvGeometry& g);
+  bool pointwise(const ConvGeometry& g, bool backward) const;  // which road, for this input
+  void forward_pointwise(const Tensor& x, Tensor& y, const ConvGeometry& g);  // conv2d_pointwise.cpp
+  void backward_pointwise(const Tensor& dy, Tensor& dx, const ConvGeometry& g);
   bool winograd(const ConvGeometry& g, int64_t batch) const;  // forward decides; backward follows
   bool winograd_forward_ = false;               // the last forward took Winograd
   void forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g);    // conv2d_winograd.cpp
