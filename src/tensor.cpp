@@ -1,6 +1,8 @@
 // tensor.cpp — Shape and Tensor (see tensor.h).
 #include "byhand/tensor.h"
 
+#include <sys/mman.h>
+
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -62,10 +64,11 @@ void check_shape(const std::string& who, const char* what, const Shape& expected
 }
 
 // ---------------------------------------------------------------- Tensor
-void Tensor::FreeDeleter::operator()(real* p) const { std::free(p); }
+void Tensor::FreeDeleter::operator()(real* p) const {
+  if (mapped_bytes) munmap(p, mapped_bytes);
+  else std::free(p);
+}
 
-// Buffers are 64-byte aligned (one cache line, one AVX-512 register) and
-// rounded up to a multiple of 64 bytes, as std::aligned_alloc requires.
 Tensor::Tensor(Tensor&& other) noexcept
     : shape_(other.shape_), device_(other.device_), capacity_(other.capacity_),
       data_(std::move(other.data_)) {
@@ -88,22 +91,43 @@ Tensor& Tensor::operator=(Tensor&& other) noexcept {
 static std::atomic<int64_t> g_allocations{0};
 int64_t Tensor::allocations() { return g_allocations.load(); }
 
-void Tensor::allocate(int64_t n) {
-  if (n <= capacity_) return;
+// Buffers are 64-byte aligned (one cache line, one AVX-512 register) and
+// rounded up to a multiple of 64 bytes, as std::aligned_alloc requires.
+// Big ones (kMappedBytes and more) come straight from the kernel (mmap): page
+// aligned and zero-filled by it, so a zero tensor needs no memset, and pages
+// that are never written take no memory. That is what the gradients of a
+// model that only runs forward do (PyTorch leaves them None). Returns whether
+// the buffer is known to be zero.
+static constexpr size_t kMappedBytes = size_t(1) << 20;
+
+bool Tensor::allocate(int64_t n) {
+  if (n <= capacity_) return false;
   g_allocations.fetch_add(1, std::memory_order_relaxed);
-  size_t bytes = (size_t(n) * sizeof(real) + 63) / 64 * 64;
+  const size_t bytes = (size_t(n) * sizeof(real) + 63) / 64 * 64;
+  data_.reset();  // the old buffer first, with the deleter that matches it
+  capacity_ = 0;
+  if (bytes >= kMappedBytes) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    data_.get_deleter().mapped_bytes = bytes;
+    data_.reset(static_cast<real*>(p));
+    capacity_ = n;
+    return true;
+  }
   real* p = static_cast<real*>(std::aligned_alloc(64, bytes));
   if (!p) throw std::bad_alloc();
+  data_.get_deleter().mapped_bytes = 0;
   data_.reset(p);
   capacity_ = n;
+  return false;
 }
 
 Tensor::Tensor(const Shape& shape, Device device) : shape_(shape), device_(device) {
   if (device != Device::CPU)
     throw std::invalid_argument(std::string("Tensor: device '") + device_name(device) +
                                 "' is not available in this build (only cpu)");
-  allocate(shape.numel());
-  if (shape.numel()) std::memset(data_.get(), 0, sizeof(real) * size_t(shape.numel()));
+  const bool zero = allocate(shape.numel());
+  if (shape.numel() && !zero) std::memset(data_.get(), 0, sizeof(real) * size_t(shape.numel()));
 }
 
 Tensor::Tensor(const Shape& shape, std::initializer_list<real> values)

@@ -115,12 +115,16 @@ class Tensor {
   std::string str(int max_items = 8) const; // "Tensor(2, 3) [0.1, 0.2, ...]"
 
  private:
-  struct FreeDeleter { void operator()(real* p) const; };
+  struct FreeDeleter {
+    FreeDeleter() noexcept : mapped_bytes(0) {}
+    size_t mapped_bytes;  // 0: std::free; else munmap (a big buffer, tensor.cpp)
+    void operator()(real* p) const;
+  };
   Shape shape_{0};
   Device device_ = Device::CPU;
   int64_t capacity_ = 0;
   std::unique_ptr<real[], FreeDeleter> data_;
-  void allocate(int64_t n);
+  bool allocate(int64_t n);  // true: a new buffer the kernel zero-filled
 };
 
 // Throws std::invalid_argument("<who>: expected <what> shape <a>, got <b>").
