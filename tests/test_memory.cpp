@@ -47,18 +47,22 @@ TEST_CASE("Scratch: aligned parts, grows and is reused, one lender at a time", "
 }
 
 TEST_CASE("Gradient pool: best fit, reused, and nothing made once a buffer fits", "[memory]") {
-  Tensor a = take_grad_buffer(1000);
-  Tensor b = take_grad_buffer(100);
-  REQUIRE(a.capacity() >= 1000);
+  // Sizes no other test's layers use: the pool is shared by the whole thread,
+  // and other tests' buffers may be in it.
+  const int64_t big = 3000001, small = 2000003;
+  Tensor a = take_grad_buffer(big);
+  Tensor b = take_grad_buffer(small);
+  REQUIRE(a.capacity() >= big);
+  REQUIRE(b.capacity() >= small);
   const real* a_data = a.data();
   const real* b_data = b.data();
   const int64_t made = grad_buffers_made();
   give_grad_buffer(std::move(a));
   give_grad_buffer(std::move(b));
   REQUIRE(a.capacity() == 0);  // moved out: empty
-  Tensor c = take_grad_buffer(50);  // the smallest that fits: b's
+  Tensor c = take_grad_buffer(small - 3);  // the smallest that fits: b's
   CHECK(c.data() == b_data);
-  Tensor d = take_grad_buffer(500);  // a's
+  Tensor d = take_grad_buffer(small + 1);  // b's is taken, and too small anyway: a's
   CHECK(d.data() == a_data);
   CHECK(grad_buffers_made() == made);
   give_grad_buffer(std::move(c));
