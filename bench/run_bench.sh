@@ -99,9 +99,11 @@ if want lenet; then
     "bench_lenet" "torch_lenet.py" "images/s|lenet_images_per_s|torch_lenet_images_per_s|higher"
 fi
 if want resnet; then
+  declare -A input=([resnet18]=1x64x64 [resnet50]=3x64x64)
+  declare -A what=([train]="training (SGD momentum)" [infer]="inference (eval mode)")
   for model in resnet18 resnet50; do
     for mode in train infer; do
-      duel "$model $mode (batch 32; resnet18 on 1x64x64, resnet50 on 3x64x64; 10 classes)" \
+      duel "$model ${what[$mode]}, ${input[$model]} images, batch 32, 10 classes" \
         "bench_resnet --model $model --mode $mode" "torch_resnet.py --model $model --mode $mode" \
         "images/s|${model}_${mode}_images_per_s|torch_${model}_${mode}_images_per_s|higher" \
         "peak RSS MB|${model}_${mode}_peak_rss_mb|torch_${model}_${mode}_peak_rss_mb|lower"
