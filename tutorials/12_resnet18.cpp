@@ -87,7 +87,7 @@
 // What to expect (2 cores, measured with seed 0): step 2 passes the right
 // block (median errors 6.6e-4 for dx, 6.9e-5 for the parameters) and fails
 // the wrong one (0.6 for dx; its parameter gradients are right); the
-// default run takes about 4 min 20 s (about 2 minutes an epoch), validation
+// default run takes about 4 minutes (about 2 minutes an epoch), validation
 // accuracy 89.9% after the first epoch and 92.0% after
 // the second, and ends with "test accuracy: 91.38%" (LeNet-5 of lesson 5:
 // 89.8% after 8 epochs). It writes runs/12_resnet18/history.csv and its
