@@ -490,13 +490,14 @@ TEST_CASE("Conv2d: gradient check of the direct path", "[gradcheck][conv]") {
 // Which road Auto takes, seen from outside: the same code on the same numbers
 // gives the same bits, while two roads differ in the last bits somewhere
 // among thousands of outputs.
-TEST_CASE("Conv2d: Auto takes Winograd for 3x3 kernels, 16+ channels, 4x4+ outputs, 256+ tiles",
+TEST_CASE("Conv2d: Auto takes Winograd for 3x3 kernels, 16+ channels, 4x4+ outputs, enough tiles",
           "[conv]") {
   Rng rng(21);
   struct Case { int64_t batch, c_in, c_out, hw; bool winograd; };
-  for (Case c : {Case{16, 32, 48, 8, true},    // 16 tiles an image: 256 in the batch
-                 Case{64, 64, 32, 4, true},    // 4x4 outputs, 256 tiles
-                 Case{15, 32, 48, 8, false},   // 240 tiles
+  const int64_t tiles = Conv2d::kWinogradMinTiles;  // 64 or 256 (conv2d.h)
+  for (Case c : {Case{tiles / 16, 32, 48, 8, true},       // 16 tiles an image: just enough
+                 Case{tiles / 4, 64, 32, 4, true},        // 4x4 outputs: 4 tiles an image
+                 Case{tiles / 16 - 1, 32, 48, 8, false},  // 16 tiles short
                  Case{16, 16, 64, 8, true},    // 16 channels: enough
                  Case{16, 8, 64, 8, false},    // too few channels
                  Case{16, 64, 8, 8, false},

@@ -162,8 +162,9 @@ bool Conv2d::winograd(const ConvGeometry& g, int64_t batch) const {
 //   V[.][c][m*tiles + t] = B^T d B  of tile t of xp[n+m]   (16, C_in, T)
 //   M[xi] = U[xi] · V[xi]                    for xi = 0..15   (16, C_out, T)
 //   y[n+m] = A^T M A + b                     tile by tile     (C_out, Ho, Wo)
-// with U = G w G^T computed once per call and kept for the backward (the
-// backward of a forward is computed with the weights of that forward).
+// with U = G w G^T computed once per call (backward computes it again from
+// the same weights: 16 x C_out x C_in numbers to keep, for a few small
+// matrix products per weight).
 void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g) {
   const winograd::Tiling w = tiling(g);
   const int64_t N = x.dim(0), tiles = w.tiles();
@@ -171,12 +172,12 @@ void Conv2d::forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g)
   const WinogradSlice slice = winograd_slice(w, out_, split);
   x_padded_.resize({N, in_, w.padded_height(), w.padded_width()});
   const winograd::Layout Lu = winograd::planes(out_, in_);  // U (16, C_out, C_in)
-  winograd_weights_.resize({Lu.size()});
-  winograd::transform_weights(weight.value.data(), out_, in_, winograd_weights_.data(), Lu);
-  Scratch scratch({split.threads * slice.total(), kTile * packed_size(out_, in_)});
+  Scratch scratch({split.threads * slice.total(), kTile * packed_size(out_, in_), Lu.size()});
   real* const workspace = scratch.part(0);  // each thread's WinogradSlice
   real* const panels = scratch.part(1);     // U, packed for the 16 GEMMs
-  pack_winograd_weights(winograd_weights_.data(), Lu, out_, in_, false, panels);
+  real* const U = scratch.part(2);
+  winograd::transform_weights(weight.value.data(), out_, in_, U, Lu);
+  pack_winograd_weights(U, Lu, out_, in_, false, panels);
   const real* b = has_bias_ ? bias.value.data() : nullptr;
   const int64_t Ho = g.out_height(), Wo = g.out_width();
   const ops::Sides s = ops::sides();
@@ -221,12 +222,16 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
   const int64_t dU_size = Lu.size(), partial_size = lines(dU_size + out_);  // dU then db
   const bool want_dx = input_grad();
   Scratch scratch({split.threads * slice.total(), split.threads * partial_size,
-                   want_dx ? kTile * packed_size(in_, out_) : 0});
+                   want_dx ? kTile * packed_size(in_, out_) : 0, want_dx ? Lu.size() : 0});
   real* const workspace = scratch.part(0);  // each thread's WinogradSlice
   real* const partials = scratch.part(1);   // each thread's dU and db
   real* const panels = scratch.part(2);     // U[xi]^T, packed for dx's GEMMs
-  if (want_dx)  // from the U of this backward's forward
-    pack_winograd_weights(winograd_weights_.data(), Lu, out_, in_, true, panels);
+  if (want_dx) {  // U again, from the weights of this backward's forward (the
+                  // optimizer moves them after backward): cheaper than keeping it
+    real* const U = scratch.part(3);
+    winograd::transform_weights(weight.value.data(), out_, in_, U, Lu);
+    pack_winograd_weights(U, Lu, out_, in_, true, panels);
+  }
 
   const ops::Sides s = ops::sides();
 
