@@ -51,8 +51,8 @@
 //   build/tutorials/11_vgg --plain
 //   build/tutorials/11_vgg --epochs 8
 //
-// What to expect (2 cores, measured with seed 0): the default run takes 2 min
-// 40 s to 3 min, about 40 s an epoch; validation accuracy 86.9% after the
+// What to expect (2 cores, measured with seed 0): the default run takes
+// about 2 minutes, 30 s an epoch; validation accuracy 86.9% after the
 // first epoch, 92.2% after the fourth, and "test accuracy: 91.61%" as the
 // last line. --quick (600 images, one epoch) takes a few seconds and reaches
 // about 30%. Curves in runs/11_vgg/.
