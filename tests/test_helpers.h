@@ -17,10 +17,23 @@
 #include "byhand/data.h"
 #include "byhand/gradcheck.h"
 #include "byhand/layer.h"
+#include "byhand/loss.h"
+#include "byhand/optim.h"
 #include "byhand/random.h"
 #include "byhand/tensor.h"
 
 namespace byhand_test {
+
+// One training step as fit() takes it: forward, loss, zero_grad, backward, step.
+inline double train_step(byhand::Layer& model, byhand::CrossEntropyLoss& loss,
+                         const byhand::Tensor& x, const std::vector<int>& labels,
+                         byhand::Optimizer& opt) {
+  const double l = loss.forward(model.forward(x), labels);
+  opt.zero_grad();
+  model.backward(loss.backward());
+  opt.step();
+  return l;
+}
 
 // REQUIRE a gradient check to pass, printing its report when it does not.
 inline void require_gradcheck(const byhand::GradcheckResult& r) {

@@ -17,17 +17,7 @@
 
 using namespace byhand;
 
-namespace {
-
-void train_step(Layer& model, CrossEntropyLoss& loss, const Tensor& x,
-                const std::vector<int>& labels, Optimizer& opt) {
-  loss.forward(model.forward(x), labels);
-  opt.zero_grad();
-  model.backward(loss.backward());
-  opt.step();
-}
-
-}  // namespace
+using byhand_test::train_step;
 
 TEST_CASE("Scratch: aligned parts, grows and is reused, one lender at a time", "[memory]") {
   {

@@ -25,14 +25,6 @@ std::unique_ptr<Sequential> small_resnet() {
   return models::resnet18(10, 1, o);
 }
 
-void train_step(Layer& model, const Tensor& x, const std::vector<int>& labels, Optimizer& opt) {
-  CrossEntropyLoss loss;  // a new one each step: allocations do not matter here
-  loss.forward(model.forward(x), labels);
-  opt.zero_grad();
-  model.backward(loss.backward());
-  opt.step();
-}
-
 }  // namespace
 
 TEST_CASE("Profiler: a row per layer of the tree, blocks before their children", "[profile]") {
@@ -42,14 +34,15 @@ TEST_CASE("Profiler: a row per layer of the tree, blocks before their children",
   const Tensor x = byhand_test::normal_tensor({4, 1, 8, 8}, rng);
   const std::vector<int> labels{1, 2, 3, 4};
   SGD opt(model->params(), 0.01, 0.9);
-  train_step(*model, x, labels, opt);  // the first step allocates; not profiled
+  CrossEntropyLoss loss;
+  byhand_test::train_step(*model, loss, x, labels, opt);  // the first step allocates; not profiled
 
   Profiler prof;
   prof.start();
   REQUIRE(prof.recording());
   REQUIRE(active_profiler() == &prof);
   for (int i = 0; i < 3; ++i) {
-    train_step(*model, x, labels, opt);
+    byhand_test::train_step(*model, loss, x, labels, opt);
     prof.end_step();
   }
   prof.stop();
