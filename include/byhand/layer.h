@@ -21,6 +21,10 @@
 //       2. Every parameter gradient is ACCUMULATED (+=), never overwritten, so
 //          a parameter used twice, or several batches, sum up correctly.
 //       3. The optimizer's zero_grad() clears them, once per step.
+//     dx's memory is lent by a pool (grad_pool.h): it stays valid until the
+//     layer's next backward, or until its caller says it is done with it
+//     (release_grad(); Sequential and the blocks do, as soon as the layer
+//     below has used it, so a few buffers serve a whole backward pass).
 //
 //   params()             the learnable Params, each a {name, value, grad}
 //   named_parameters()   the same with PyTorch state_dict names ("fc1.weight")
