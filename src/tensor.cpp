@@ -27,6 +27,16 @@ Shape::Shape(const int64_t* dims, size_t count) {
   for (size_t i = 0; i < count; ++i)
     if (dims[i] < 0)
       throw std::invalid_argument("Shape: negative dimension " + std::to_string(dims[i]));
+  // numel() must fit in int64_t: a shape read from a file (an IDX header,
+  // a safetensors entry) could otherwise multiply past 2^63, wrap around and
+  // describe billions of elements that no buffer holds.
+  int64_t n = 1;
+  for (size_t i = 0; i < count; ++i)
+    if (__builtin_mul_overflow(n, dims[i], &n)) {
+      std::string s = "(";
+      for (size_t j = 0; j < count; ++j) s += (j ? ", " : "") + std::to_string(dims[j]);
+      throw std::invalid_argument("Shape: " + s + ") has more than 2^63 elements");
+    }
   rank_ = int(count);
   for (int i = 0; i < rank_; ++i) d_[i] = dims[i];
 }

@@ -315,6 +315,14 @@ TEST_CASE("IDX: bad files give clear errors naming the file and the problem", "[
     REQUIRE_THROWS_WITH(read_idx_images(tmp / "nothing.gz"),
                         Contains("nothing.gz") && Contains("not found"));
   }
+  SECTION("dims that multiply past 2^64 (4 x 2^31 x 2^31 wraps to 0)") {
+    write_file(tmp / "huge", idx_file(0x00000803, {4, 1u << 31, 1u << 31}, {}));
+    REQUIRE_THROWS_WITH(read_idx_images(tmp / "huge"),
+                        Contains("huge") && Contains("4 x 2147483648 x 2147483648") &&
+                            Contains("more than 2^62 bytes"));
+    write_file(tmp / "big", idx_file(0x00000803, {0xffffffffu, 0xffffffffu, 2}, {}));
+    REQUIRE_THROWS_WITH(read_idx_images(tmp / "big"), Contains("more than 2^62 bytes"));
+  }
   SECTION("truncated .gz (an interrupted download)") {
     write_gz(tmp / "full.gz", idx_images(100, 28, 28));
     Bytes gz = read_file(tmp / "full.gz");

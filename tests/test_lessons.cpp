@@ -209,6 +209,21 @@ TEST_CASE("lessons: an unknown flag exits 1 with an error on stderr", "[lessons]
   }
 }
 
+// Numbers are never cut to fit: 4294967297 is 1 in 32 bits, 4294967296 is 0.
+TEST_CASE("lessons: integer flags out of range exit 1, naming the flag", "[lessons]") {
+  for (const Lesson& l : all_lessons()) {
+    if (!fs::is_regular_file(l.binary)) continue;
+    for (const std::string args : {"--epochs 4294967297", "--threads 4294967296",
+                                   "--batch 99999999999999999999", "--epochs 1x"})
+      DYNAMIC_SECTION(l.name << " " << args) {
+        RunResult r = run(l.binary, "--quick " + args);
+        INFO(r.tail());
+        CHECK(r.exit_code == 1);
+        CHECK_THAT(r.err, Contains("error:") && Contains(args.substr(0, args.find(' '))));
+      }
+  }
+}
+
 TEST_CASE("lessons: a missing data folder exits 1 with a message, not a crash", "[lessons]") {
   for (const Lesson& l : all_lessons()) {
     if (!fs::is_regular_file(l.binary)) continue;

@@ -24,6 +24,18 @@ TEST_CASE("Tensor: shape, zero fill, element access, copies are deep", "[tensor]
   REQUIRE(t.at({2, 1}) == 5);
 }
 
+TEST_CASE("Shape: element counts past 2^63 are refused, not wrapped", "[tensor]") {
+  const int64_t big = int64_t(1) << 31;
+  REQUIRE_THROWS_WITH(Shape({4, big, big, 2}),
+                      Catch::Contains("(4, 2147483648, 2147483648, 2)") &&
+                          Catch::Contains("more than 2^63 elements"));
+  REQUIRE_THROWS_WITH(Shape(std::vector<int64_t>{big, big, big}),
+                      Catch::Contains("more than 2^63"));
+  REQUIRE_THROWS(Shape({big, big, 2}));  // exactly 2^63: one too many
+  CHECK(Shape({big, big - 1, 2}).numel() == big * (big - 1) * 2);  // 2^63 - 2^32 fits
+  CHECK(Shape({0, big, big, big}).numel() == 0);
+}
+
 TEST_CASE("Tensor: resize keeps the buffer when it fits", "[tensor]") {
   Tensor t({4, 4});
   const real* p = t.data();

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -26,16 +27,26 @@ void Cli::add(Opt o) {
   opts_.push_back(std::move(o));
 }
 
-static int64_t parse_int(const std::string& flag, const std::string& v) {
+// An integer flag's value, in [lo, hi]: a value out of range is an error,
+// never cut to fit (--epochs 4294967297 must not run 1 epoch).
+static int64_t parse_int(const std::string& flag, const std::string& v,
+                         int64_t lo = std::numeric_limits<int64_t>::min(),
+                         int64_t hi = std::numeric_limits<int64_t>::max()) {
   size_t used = 0;
   long long x = 0;
+  bool out_of_range = false;
   try {
     x = std::stoll(v, &used);
+  } catch (const std::out_of_range&) {
+    out_of_range = true;
   } catch (...) {
     used = 0;
   }
-  if (used != v.size() || v.empty())
+  if (!out_of_range && (used != v.size() || v.empty()))
     throw std::invalid_argument(flag + " expects an integer, got '" + v + "'");
+  if (out_of_range || x < lo || x > hi)
+    throw std::invalid_argument(flag + " " + v + " is out of range (" + std::to_string(lo) +
+                                " to " + std::to_string(hi) + ")");
   return x;
 }
 
@@ -63,7 +74,11 @@ void Cli::option(const std::string& flag, std::string& value, const std::string&
        [&value] { return value.empty() ? std::string("(none)") : value; }});
 }
 void Cli::option(const std::string& flag, int& value, const std::string& help) {
-  add({flag, help, "N", [&value, flag](const std::string& v) { value = int(parse_int(flag, v)); },
+  add({flag, help, "N",
+       [&value, flag](const std::string& v) {
+         value = int(parse_int(flag, v, std::numeric_limits<int>::min(),
+                               std::numeric_limits<int>::max()));
+       },
        [&value] { return std::to_string(value); }});
 }
 void Cli::option(const std::string& flag, int64_t& value, const std::string& help) {

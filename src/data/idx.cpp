@@ -131,11 +131,17 @@ std::string guess_what_magic_means(uint32_t found, uint32_t expected) {
 // An IDX file's header, checked against what the caller expects.
 struct IdxHeader {
   std::vector<uint32_t> dims;
+  // The product of the dims: one byte each. Three 32-bit dims can multiply
+  // past 2^64 (4 x 2^31 x 2^31 wraps to 0, and a header-only file would
+  // pass as empty), so read_header rejects any product above 2^62 bytes
+  // first; no real file comes near.
   uint64_t body_bytes() const {
     uint64_t n = 1;
-    for (uint32_t d : dims) n *= d;
+    for (uint32_t d : dims)
+      if (__builtin_mul_overflow(n, uint64_t(d), &n) || n > kMaxBodyBytes) return kMaxBodyBytes + 1;
     return n;
   }
+  static constexpr uint64_t kMaxBodyBytes = uint64_t(1) << 62;
   std::string dims_str() const {
     std::string s;
     for (size_t i = 0; i < dims.size(); ++i) s += (i ? " x " : "") + std::to_string(dims[i]);
@@ -162,6 +168,9 @@ IdxHeader read_header(GzFile& file, const std::string& path, uint32_t expected_m
                    std::to_string(got));
   IdxHeader h;
   for (int i = 0; i < ndims; ++i) h.dims.push_back(big_endian_u32(buf + 4 + 4 * i));
+  if (h.body_bytes() > IdxHeader::kMaxBodyBytes)
+    fail(path, "the header's dims (" + h.dims_str() +
+                   ") multiply to more than 2^62 bytes: not an IDX file any machine could hold");
   return h;
 }
 
