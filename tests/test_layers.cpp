@@ -1,8 +1,8 @@
 // test_layers.cpp — every dense layer: gradient checks (in the double build),
 // forward values, the Layer contract and clear shape errors.
 #include <catch2/catch.hpp>
-
 #include <cmath>
+#include <limits>
 
 #include "byhand/layers/activation.h"
 #include "byhand/layers/dropout.h"
@@ -151,6 +151,31 @@ TEST_CASE("Activations: forward values", "[activation]") {
   auto sb = sig.forward(big).to_vector();
   CHECK(sb[0] == 0);
   CHECK(sb[1] == 1);
+}
+
+// torch.relu(torch.tensor([nan, inf, -inf, -1., 2.])) is [nan, inf, 0, 0, 2],
+// and its backward passes the gradient where the output is NaN
+// (threshold_backward: output <= 0 ? 0 : grad). The other three keep NaN too.
+TEST_CASE("Activations: NaN and infinities propagate as in PyTorch", "[activation]") {
+  const real nan = std::numeric_limits<real>::quiet_NaN();
+  const real inf = std::numeric_limits<real>::infinity();
+  const Tensor x({1, 5}, {nan, inf, -inf, -1, 2});
+  ReLU relu;
+  const Tensor& y = relu.forward(x);
+  CHECK(std::isnan(y[0]));
+  CHECK(y[1] == inf);
+  CHECK(y[2] == 0);
+  CHECK(y[3] == 0);
+  CHECK(y[4] == 2);
+  const Tensor& dx = relu.backward(Tensor({1, 5}, {1, 1, 1, 1, 1}));
+  CHECK(dx.to_vector() == std::vector<real>{1, 1, 0, 0, 1});
+  LeakyReLU leaky(0.1);
+  Sigmoid sig;
+  Tanh th;
+  for (Layer* l : std::vector<Layer*>{&leaky, &sig, &th}) {
+    INFO(l->name());
+    CHECK(std::isnan(l->forward(x)[0]));
+  }
 }
 
 TEST_CASE("Dropout: inverted scaling, seeded masks, identity in eval", "[dropout]") {

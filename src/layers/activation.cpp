@@ -13,23 +13,28 @@ namespace byhand {
 using ops::kParallelMin;  // elements; below this, one thread (ops.h)
 
 // ---------------------------------------------------------------- ReLU
-// y = max(0, x)
+// y = max(0, x), and NaN stays NaN, as in PyTorch: written "x <= 0 ? 0 : x",
+// since a NaN compares false to everything. (Written "x > 0 ? x : 0", the
+// same for every number, it would turn NaN into 0, and a model whose weights
+// hold a NaN would train on silently with no NaN anywhere to be found.)
 void ReLU::forward_into(const Tensor& x, Tensor& y) {
   const real* xp = x.data();
   real* yp = y.data();
   const int64_t n = x.numel();
 #pragma omp parallel for simd if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) yp[i] = xp[i] > 0 ? xp[i] : real(0);
+  for (int64_t i = 0; i < n; ++i) yp[i] = xp[i] <= 0 ? real(0) : xp[i];
 }
 
-// dx = dy * [x > 0], read off the cached output y_ (y > 0 iff x > 0).
+// dx = dy * [x > 0], read off the cached output y_ (y > 0 iff x > 0). Where
+// y is NaN the gradient passes, as PyTorch's threshold_backward does
+// ("y <= 0 ? 0 : dy"): a NaN upstream keeps showing downstream.
 void ReLU::backward_into(const Tensor& dy, Tensor& dx) {
   const real* yp = y_.data();
   const real* g = dy.data();
   real* dxp = dx.data();
   const int64_t n = dy.numel();
 #pragma omp parallel for simd if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) dxp[i] = yp[i] > 0 ? g[i] : real(0);
+  for (int64_t i = 0; i < n; ++i) dxp[i] = yp[i] <= 0 ? real(0) : g[i];
 }
 
 // ---------------------------------------------------------------- LeakyReLU

@@ -7,7 +7,8 @@
 //   LeakyReLU  f'(x) = 1 if x > 0 else slope      from x
 //   Sigmoid    f'(x) = y (1 - y)                  from y
 //   Tanh       f'(x) = 1 - y^2                    from y
-// (At x = 0 ReLU has a kink; like PyTorch we use f'(0) = 0.)
+// (At x = 0 ReLU has a kink; like PyTorch we use f'(0) = 0. Like PyTorch's,
+// every activation maps NaN to NaN.)
 #pragma once
 
 #include "byhand/layer.h"
