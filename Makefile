@@ -10,7 +10,13 @@
 #   make clean
 #
 # Objects go under build/ (build/f32 for the float library, build/f64 for the
-# double build used by the gradient-check tests). `make -jN` is safe.
+# double build used by the gradient-check tests). It builds on every core by
+# default; `make -jN` chooses.
+
+# Build in parallel on every core unless a -j was given (make -j1 for one).
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc)
+endif
 
 BUILD    ?= build
 CXX      ?= g++
@@ -43,6 +49,9 @@ BENCH_SRC := $(wildcard bench/*.cpp)
 BENCH_BIN := $(BENCH_SRC:bench/%.cpp=$(BUILD)/bench/%)
 
 .PHONY: all lib tutorials tests run test bench deps plots clean
+# Keep the lessons' and benchmarks' objects (make would delete them as
+# intermediate files, and rebuild them on the next change to the library).
+.SECONDARY:
 all: lib
 lib: $(LIB)
 
