@@ -605,11 +605,15 @@ static bool stage_optimizer_metadata(const Optimizer& opt, const SafetensorsFile
 }
 
 // Splits "<k>.<rest>" into k and rest; false when it is not of that form.
+// The index must be written as save_optimizer writes it, std::to_string's
+// canonical digits: "state.00.exp_avg" or "state.+0.exp_avg" would otherwise
+// be taken as parameter 0's too, and a file holding both would load one over
+// the other. Such names are reported as unexpected tensors.
 static bool split_param_index(const std::string& s, size_t& k, std::string& rest) {
   const size_t dot = s.find('.');
   int64_t index = 0;
   if (dot == std::string::npos || dot == 0 || s.find_first_not_of("0123456789") != dot ||
-      !parse_int64(s.substr(0, dot), index))
+      !parse_int64(s.substr(0, dot), index) || s.substr(0, dot) != std::to_string(index))
     return false;
   k = size_t(index);
   rest = s.substr(dot + 1);

@@ -517,6 +517,20 @@ TEST_CASE("load_optimizer / load_checkpoint: mismatches change nothing", "[io]")
                       Contains("the file holds Adam state, the optimizer is SGD"));
     CHECK(snapshot(*fresh) == before);
   }
+  SECTION("state names must be canonical: 'state.00' is not parameter 0") {
+    SafetensorsFile file = read_safetensors(dir / "adam.safetensors");
+    REQUIRE(file.tensors.count("state.0.exp_avg") == 1);
+    file.tensors["state.00.exp_avg"] = file.tensors["state.0.exp_avg"];  // both
+    write_safetensors(dir / "both.safetensors", file);
+    std::unique_ptr<Optimizer> fresh = make_adam(*net);
+    CHECK_THROWS_WITH(load_optimizer(*fresh, dir / "both.safetensors"),
+                      Contains("unexpected tensor 'state.00.exp_avg'"));
+    file.tensors.erase("state.0.exp_avg");  // only the odd name
+    write_safetensors(dir / "odd.safetensors", file);
+    CHECK_THROWS_WITH(load_optimizer(*fresh, dir / "odd.safetensors"),
+                      Contains("unexpected tensor 'state.00.exp_avg'"));
+    CHECK(fresh->steps() == 0);
+  }
   SECTION("a model file is not an optimizer file") {
     save_model(*net, dir / "model.safetensors");
     std::unique_ptr<Optimizer> fresh = make_adam(*net);
