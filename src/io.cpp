@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <set>
 #include <stdexcept>
 #include <string_view>
@@ -411,6 +412,7 @@ class Problems {
 struct PendingCopy {
   Tensor* target;
   Tensor value;
+  std::string key;  // its name in the file
 };
 
 // A checked optimizer state waiting to be put in place.
@@ -479,7 +481,7 @@ static std::vector<PendingCopy> stage_model(Layer& model, const SafetensorsFile&
       problems.add(key + ": file has " + shape_str(t.shape) + ", model has " +
                    target->shape().str());
     } else {
-      copies.push_back({target, decode_tensor(t)});
+      copies.push_back({target, decode_tensor(t), key});
     }
   }
   return copies;
@@ -489,6 +491,38 @@ static void report_unexpected(const SafetensorsFile& file, const std::set<std::s
                               Problems& problems) {
   for (const auto& item : file.tensors)
     if (used.count(item.first) == 0) problems.add("unexpected tensor '" + item.first + "'");
+}
+
+// A checkpoint with NaN or Inf in it loads (it is what the run saved, and
+// the values may be wanted for a post-mortem), but not silently: a warning on
+// stderr names each such tensor and how many of its values are not finite.
+// Training from it stops at its first step (fit's NaN check).
+static int64_t count_nonfinite(const Tensor& t) {
+  int64_t n = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) n += !std::isfinite(double(t[i]));
+  return n;
+}
+static void warn_nonfinite(const std::string& who, const std::string& path,
+                           const std::vector<PendingCopy>& copies,
+                           const PendingOptimizer* optimizer = nullptr,
+                           const std::string& optimizer_prefix = "") {
+  std::string list;
+  int tensors = 0;
+  auto note = [&](const std::string& key, const Tensor& t) {
+    if (const int64_t bad = count_nonfinite(t)) {
+      list += (tensors++ ? ", " : "") + key + " (" + std::to_string(bad) + " of " +
+              std::to_string(t.numel()) + ")";
+    }
+  };
+  for (const PendingCopy& c : copies) note(c.key, c.value);
+  if (optimizer)
+    for (size_t k = 0; k < optimizer->state.size(); ++k)
+      for (const auto& nt : optimizer->state[k].tensors)
+        note(optimizer_prefix + "state." + std::to_string(k) + "." + nt.name, nt.value);
+  if (tensors)
+    std::cerr << "warning: " << who << ": '" << path << "' holds NaN or Inf in " << tensors
+              << (tensors == 1 ? " tensor: " : " tensors: ") << list
+              << "; training from it stops at its first step\n";
 }
 
 static void apply(std::vector<PendingCopy>& copies) {
@@ -698,6 +732,7 @@ void load_model(Layer& model, const std::string& path) {
   std::vector<PendingCopy> copies = stage_model(model, file, "", used, problems);
   report_unexpected(file, used, problems);
   problems.throw_if_any("load_model: '" + path + "' does not match the model");
+  warn_nonfinite("load_model", path, copies);
   apply(copies);
 }
 
@@ -715,6 +750,7 @@ void load_optimizer(Optimizer& optimizer, const std::string& path) {
   report_unexpected(file, used, problems);
   problems.throw_if_any("load_optimizer: '" + path + "' does not match the " + optimizer.name() +
                         " optimizer");
+  warn_nonfinite("load_optimizer", path, {}, &pending);
   apply(optimizer, pending);
 }
 
@@ -734,6 +770,7 @@ void load_checkpoint(Layer& model, Optimizer& optimizer, const std::string& path
   report_unexpected(file, used, problems);
   problems.throw_if_any("load_checkpoint: '" + path + "' does not match the model and " +
                         optimizer.name() + " optimizer");
+  warn_nonfinite("load_checkpoint", path, copies, &pending, "optimizer.");
   apply(copies);
   apply(optimizer, pending);
 }

@@ -5,10 +5,13 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -480,6 +483,44 @@ TEST_CASE("Resume: N steps, save, load into fresh ones, M steps == N+M steps, bi
       }
     }
   }
+}
+
+// A checkpoint that holds a NaN or an Inf loads, with a warning naming the
+// tensors, not silently.
+TEST_CASE("Loading a file with NaN or Inf in it warns, naming the tensors", "[io]") {
+  TempDir dir;
+  std::unique_ptr<Sequential> net = make_cnn(1);
+  std::unique_ptr<Optimizer> adam = make_adam(*net);
+  train_step(*net, *adam, batch(0));
+  net->named_parameters()[0].param->value[0] = std::numeric_limits<real>::quiet_NaN();
+  net->named_parameters()[0].param->value[1] = std::numeric_limits<real>::infinity();
+  adam->state()[0].get("exp_avg")[0] = std::numeric_limits<real>::quiet_NaN();
+  save_model(*net, dir / "model.safetensors");
+  save_checkpoint(*net, *adam, dir / "checkpoint.safetensors");
+  const std::string first = net->named_parameters()[0].name;
+
+  std::ostringstream captured;
+  std::streambuf* old = std::cerr.rdbuf(captured.rdbuf());
+  std::unique_ptr<Sequential> fresh = make_cnn(2);
+  std::unique_ptr<Optimizer> fresh_adam = make_adam(*fresh);
+  load_model(*fresh, dir / "model.safetensors");
+  const std::string model_warning = captured.str();
+  captured.str("");
+  load_checkpoint(*fresh, *fresh_adam, dir / "checkpoint.safetensors");
+  const std::string checkpoint_warning = captured.str();
+  captured.str("");
+  save_model(*make_cnn(3), dir / "clean.safetensors");
+  load_model(*fresh, dir / "clean.safetensors");
+  const std::string clean = captured.str();
+  std::cerr.rdbuf(old);
+
+  CHECK_THAT(model_warning, Contains("warning: load_model") && Contains("model.safetensors") &&
+                                Contains("NaN or Inf in 1 tensor: " + first + " (2 of"));
+  CHECK_THAT(checkpoint_warning, Contains("load_checkpoint") && Contains("2 tensors") &&
+                                     Contains("model." + first + " (2 of") &&
+                                     Contains("optimizer.state.0.exp_avg (1 of"));
+  CHECK(clean.empty());
+  CHECK(std::isnan(fresh_adam->state()[0].get("exp_avg")[0]));  // loaded all the same
 }
 
 TEST_CASE("load_optimizer / load_checkpoint: mismatches change nothing", "[io]") {
