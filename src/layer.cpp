@@ -39,19 +39,14 @@ const Tensor& Layer::forward_impl(const Tensor& x) {
 
 const Tensor& Layer::backward_impl(const Tensor& dy) {
   begin_backward(dy);
-  // Nobody wants dx (input_grad off) and there is no parameter gradient to
-  // accumulate: nothing to compute at all. (Layers with children override
-  // backward, so the layer's own params_ are all there is here; params()
-  // would build a vector on every call.)
-  if (!input_grad_ && params_.empty()) {
-    release_grad();
-    return dx_;
-  }
-  // Nobody wants dx (input_grad off): the layer gets an empty one, skips it,
-  // and we hand back the empty tensor.
+  // Nobody wants dx (input_grad off): without parameters there is nothing to
+  // compute at all; with them, the layer runs for their gradients, handed an
+  // empty dx that it skips. Either way the empty tensor goes back. (Layers
+  // with children override backward_impl, so the layer's own params_ are all
+  // there is here; params() would build a vector on every call.)
   if (!input_grad_) {
     release_grad();
-    backward_into(dy, dx_);
+    if (!params_.empty()) backward_into(dy, dx_);
     return dx_;
   }
   dx_buffer(in_shape_);

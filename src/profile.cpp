@@ -30,7 +30,7 @@ void Profiler::start() {
   depth_ = 0;
   steps_ = 0;
   stepped_seconds_ = 0;
-  started_ = last_step_end_ = Clock::now();
+  started_ = Clock::now();
   detail::active_profiler = this;
 }
 
@@ -42,8 +42,7 @@ bool Profiler::recording() const { return detail::active_profiler == this; }
 
 void Profiler::end_step() {
   if (!recording()) return;
-  last_step_end_ = Clock::now();
-  stepped_seconds_ = std::chrono::duration<double>(last_step_end_ - started_).count();
+  stepped_seconds_ = std::chrono::duration<double>(Clock::now() - started_).count();
   ++steps_;
 }
 

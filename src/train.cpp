@@ -96,7 +96,6 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
   // The profile (opts.profile_steps): steps 2 .. 1 + profile_steps of the
   // first epoch (the first step allocates every buffer, so it is left out).
   Profiler profiler;
-  int64_t profiled = 0;  // steps profiled so far
   for (int epoch = 1; epoch <= opts.epochs; ++epoch) {
     const double t0 = now_seconds();
     model.train();
@@ -121,7 +120,7 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
       if (opts.after_step) opts.after_step();
       if (profiler.recording()) {
         profiler.end_step();
-        if (++profiled == opts.profile_steps) print_profile(profiler, bar);
+        if (profiler.steps() == opts.profile_steps) print_profile(profiler, bar);
       }
       loss_sum += loss * double(batch.size());
       seen += batch.size();

@@ -92,7 +92,7 @@ class Profiler {
   std::unordered_map<const Layer*, size_t> index_;
   int depth_ = 0;
   int steps_ = 0;
-  Clock::time_point started_, last_step_end_;
+  Clock::time_point started_;
   double stepped_seconds_ = 0;  // start() to the last end_step(), while recording
 };
 

@@ -67,8 +67,8 @@ static bool dx_is_a_convolution(const ConvGeometry& g) {
          g.padding.w < g.kernel.w && g.channels >= kMinChannelsForDxConvolution;
 }
 
-// One thread's slice of the workspace (scratch.h), for a group of G images, in parts that
-// each start on a cache line:
+// One thread's slice of the workspace (scratch.h), for a group of G images,
+// in parts that each start on a cache line:
 //   packed  conv_gemm's packed panels (forward, dW, dx)
 //   out     (C_out, G*P): the forward's GEMM result, or dY in backward
 //   cols    (K, G*P): dcols, when dx goes through col2im (backward_into)
@@ -97,7 +97,7 @@ static Slice slice_sizes(const ConvGeometry& g, int64_t C_out, int64_t group) {
 // out is a group's (C_out, G*P) GEMM result: image m's output channel o is the
 // row segment out[o, m*P : (m+1)*P]. Copy each into y[m, o, :] (NCHW), adding b[o].
 void scatter_to_images(const real* out, const real* b, real* y, int64_t C_out, int64_t P,
-                              int64_t G) {
+                       int64_t G) {
 #pragma omp parallel for if (G * C_out * P >= kParallelElements)
   for (int64_t o = 0; o < C_out; ++o) {
     const real b_o = b ? b[o] : real(0);
@@ -114,7 +114,7 @@ void scatter_to_images(const real* out, const real* b, real* y, int64_t C_out, i
 // reduction lets the compiler keep several partial sums in a vector register;
 // one running sum would wait for every addition before starting the next.)
 void gather_from_images(const real* dy, real* dY, real* db, int64_t C_out, int64_t P,
-                               int64_t G) {
+                        int64_t G) {
 #pragma omp parallel for if (G * C_out * P >= kParallelElements)
   for (int64_t o = 0; o < C_out; ++o) {
     real sum = 0;
@@ -134,7 +134,7 @@ void gather_from_images(const real* dy, real* dY, real* db, int64_t C_out, int64
 // weight.grad += sum over threads t of dW_t (C_out, K), where each thread's
 // partial holds dW_t and then db_t (C_out); bias.grad likewise.
 void add_partials(const real* partials, int threads, int64_t partial_size, real* dW,
-                         real* db, int64_t C_out, int64_t K) {
+                  real* db, int64_t C_out, int64_t K) {
 #pragma omp parallel for if (C_out * K * threads >= kParallelElements)
   for (int64_t o = 0; o < C_out; ++o)
     for (int t = 0; t < threads; ++t) {
@@ -229,7 +229,7 @@ void Conv2d::forward_into(const Tensor& x, Tensor& y) {
 
   run_on_threads(split.threads, [&](int t) {
     real* packed = workspace + t * slice.total();  // conv_gemm's panels
-    real* out = packed + slice.packed;                     // (C_out, G*P)
+    real* out = packed + slice.packed;             // (C_out, G*P)
     for (int64_t n = split.first(t, N); n < split.first(t + 1, N); n += split.group) {
       const int64_t G = std::min(split.group, split.first(t + 1, N) - n), L = G * P;
       const real* xp = x.data() + n * g.image_size();  // G images: with no padding, x is xp
@@ -283,12 +283,14 @@ void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
   const bool want_dx = input_grad();
   const bool dx_by_convolution = want_dx && dx_is_a_convolution(g);
   const ConvGeometry gd = ops::dx_convolution_geometry(g, out_);  // when dx_by_convolution
+  const int64_t Wf_panels = ops::weight_panels_size(in_, out_ * kernel_.h * kernel_.w);
   Scratch scratch({split.threads * slice.total(), split.threads * partial_size,
-                   dx_by_convolution ? ops::weight_panels_size(in_, out_ * kernel_.h * kernel_.w) : 0});
+                   dx_by_convolution ? Wf_panels : 0});
   real* const workspace = scratch.part(0);  // each thread's Slice
   real* const partials = scratch.part(1);   // each thread's dW and db
   real* const panels = scratch.part(2);     // Wf (C_in, C_out*kh*kw), packed for conv_gemm
-  if (dx_by_convolution) ops::pack_flipped_weight_panels(out_, in_, kernel_, weight.value.data(), panels);
+  if (dx_by_convolution)
+    ops::pack_flipped_weight_panels(out_, in_, kernel_, weight.value.data(), panels);
 
   run_on_threads(split.threads, [&](int t) {
     real* packed = workspace + t * slice.total();            // conv_gemm's panels
@@ -346,9 +348,9 @@ void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
 // Registers. The forward computes a block of 8 output channels x 32 outputs
 // (16 with AVX2, below) at a time, its running sums held in registers through
 // all K taps: per tap, 32 inputs are loaded once and used by 8 channels. (One
-// channel at a time reloads its sums from memory at every tap: LeNet's second
-// layer, 128 images, one thread: 2.5 ms this way against 0.6 ms blocked.) C_out is
-// rounded up to 8 with zero weights; the extra channels are never read.
+// channel at a time would reload its sums from memory at every tap, several
+// times slower on LeNet's second layer.) C_out is rounded up to 8 with zero
+// weights; the extra channels are never read.
 //
 // Backward, in the same numbering, with dyw = dy in wide rows (0 in the
 // columns ow >= Wo, so that they add nothing):
@@ -366,12 +368,13 @@ void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
 // kernel volume K = C_in*kh*kw is small: with larger K, BLIS's dW and dcols
 // GEMMs win even on these small shapes. Big layers (ResNet's 64 channels and
 // more) stay on im2col + GEMM, where BLIS runs near the machine's peak; so do
-// 1x1 kernels whatever their K (C_in alone: 64 for a ResNet-50 bottleneck's
-// expanding 1x1, whose backward ran 3x slower here than on the GEMM roads).
+// 1x1 kernels whatever their K (K = C_in alone, 64 for a ResNet-50
+// bottleneck's expanding 1x1, is small, but C_out and the positions are not:
+// a GEMM's work, which the GEMM roads do better).
 // Outputs q per block of running sums: 8 channels x 32 outputs are 16
 // AVX-512 registers of sums, half the register file; with AVX2's 16 smaller
-// registers, 8 x 32 sums would not stay in registers, and 8 x 16 (16 of them)
-// run twice as fast as 8 x 32 there (LeNet's second layer, forward).
+// registers, 8 x 32 sums would not stay in registers, so AVX2 takes blocks of
+// 8 x 16 (all 16 registers; the README has the measurement).
 #ifdef __AVX512F__
 static constexpr int64_t kDirectBlock = 32;
 #else

@@ -13,8 +13,8 @@
 //              dX  = W^T · dY              (C_in, G*P)   dx[n+m] = dX[:, m*P ...]
 //
 // the lines of Linear (linear.h) with X in the place of x^T. The im2col road
-// computes the same numbers; its weight gradient, which packs tap panels for
-// any kernel, ran at a third of these GEMMs' speed on 1x1 layers.
+// computes the same numbers, but its weight gradient packs tap panels meant
+// for any kernel, work a 1x1 kernel does not need.
 //
 // BLIS packs from a transposed operand more slowly than from a plain one, so
 // dx's product reads W^T made once per call (C_in, C_out), not W transposed.
@@ -31,12 +31,10 @@ namespace byhand {
 using ops::Trans;
 
 // When Auto takes this road: always forward; backward when an image has at
-// least kPointwiseMinPositions positions. Measured on 2 AVX2 cores, batch 32,
-// forward+backward, im2col road's time / this road's: 64->256 at 16x16 1.27x
-// (backward), 256->64 16x16 1.1x, 1024->256 4x4 1.1x forward and backward,
-// 512->2048 2x2 1.5x forward but 0.6x backward (with 4 positions a thread's
-// dW update, C_out x C_in numbers, is rewritten every 64 columns: memory
-// bound), where the im2col road's backward stays.
+// least kPointwiseMinPositions positions. With fewer (ResNet-50's last stage,
+// 2x2 images) each thread's dW, C_out x C_in numbers, is rewritten after a
+// few columns of work: memory bound, and the im2col road's backward wins
+// there (the README's speed section has the measurements).
 bool Conv2d::pointwise(const ConvGeometry& g, bool backward) const {
   const bool possible = g.kernel.h == 1 && g.kernel.w == 1 && g.stride.h == 1 &&
                         g.stride.w == 1 && g.padding.h == 0 && g.padding.w == 0;

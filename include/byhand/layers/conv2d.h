@@ -113,30 +113,22 @@ class Conv2d : public Layer {
   enum class Algorithm { Auto, Im2col, Direct, Winograd, Pointwise };
   // When Auto takes Winograd: a 3x3 kernel, stride 1, at least 16 channels in
   // and out, images of at least 16 outputs (4x4), and enough tiles of 2x2
-  // outputs in the batch (the weights' transforms, 16 x C_in x C_out numbers
-  // every step whatever the batch, must be shared by enough tiles): 256 with
-  // AVX-512, 64 with AVX2 (measured on each below and in the README).
-  // Measured with AVX-512, fwd+bwd, im2col time / Winograd time, one core: 64 channels
-  // 16x16 1.7-1.9x, 56x56 1.3x, 7x7 1.1x; 32 channels 32x32 1.5x, 14x14
-  // 1.2x; 16 channels 28x28 and 14x14 1.0x (small GEMMs: K = C_in); 128
-  // channels 4x4 1.4x; 256 channels 4x4, batch 32 (128 tiles) 1.0x, batch 64
-  // 1.2x; 512 channels 2x2, batch 32 0.5x, batch 128 0.9x. Two threads, batch
-  // 128: 64 channels 28x28 1.3x, 128 14x14 1.3x, 256 7x7 1.2x, 512 4x4 1.3x
-  // (batch 32: 0.87x). 16 channels gained nothing there but do on an AVX2
-  // machine (the README's speed section has both), so the rule starts at 16.
-  // With AVX2 (2 cores, batch 32 unless said) Winograd also wins on few
-  // tiles: 256 channels 4x4 (128 tiles) 1.6x, batch 16 (64 tiles) 1.4x;
-  // 512 channels 4x4 1.3x, batch 16 1.2x; 128 channels 8x8 batch 4 1.5x.
+  // outputs in the batch. The weights' transforms, 16 x C_in x C_out numbers
+  // every step whatever the batch, must be shared by enough tiles; and
+  // Winograd's 16 small GEMMs beat one big im2col GEMM by less where BLIS's
+  // kernels are wider. So the tile count is 256 with AVX-512 and 64 with AVX2,
+  // and the channel count 16 (small GEMMs, K = C_in, still pay on AVX2). The
+  // README's speed section has the measurements behind each number.
   static constexpr int64_t kWinogradMinChannels = 16;
-  // When Auto takes the pointwise road (conv2d_pointwise.cpp): a 1x1 kernel,
-  // stride 1, no padding; backward too if an image has this many positions.
-  static constexpr int64_t kPointwiseMinPositions = 16;
   static constexpr int64_t kWinogradMinOutputs = 16;
 #ifdef __AVX512F__
   static constexpr int64_t kWinogradMinTiles = 256;
 #else
   static constexpr int64_t kWinogradMinTiles = 64;
 #endif
+  // When Auto takes the pointwise road (conv2d_pointwise.cpp): a 1x1 kernel,
+  // stride 1, no padding; backward too if an image has this many positions.
+  static constexpr int64_t kPointwiseMinPositions = 16;
   void set_algorithm(Algorithm a) { algorithm_ = a; }
   Algorithm algorithm() const { return algorithm_; }
 
