@@ -49,7 +49,6 @@ void transform_weights(const real* w, int64_t C_out, int64_t C_in, real* U, cons
   const int64_t plane = L.plane, ld = L.ld;
 #pragma omp parallel for if (C_out * C_in >= 4096)
   for (int64_t o = 0; o < C_out; ++o) {
-#pragma omp simd
     for (int64_t c = 0; c < C_in; ++c) {
       const int64_t oc = o * ld + c;           // (o, c) in a plane of U
       const real* k = w + (o * C_in + c) * 9;  // k[a*3 + b]

@@ -35,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+#include <tuple>
 #include <utility>
 
 #include <omp.h>
@@ -174,7 +175,10 @@ void BatchNorm::forward_into(const Tensor& x, Tensor& y) {
 
 #pragma omp parallel if (x.numel() >= kParallelMin)
   {
-    const auto [c_begin, c_end] = this_threads_channels(C);
+    // Plain variables, not a structured binding: clang cannot name a binding
+    // inside the `omp simd` loops nested in this region.
+    int64_t c_begin, c_end;
+    std::tie(c_begin, c_end) = this_threads_channels(C);
 
     // 1. Statistics.
     if (used_batch_stats_) {
@@ -303,7 +307,9 @@ void BatchNorm::backward_into(const Tensor& dy, Tensor& dx) {
 
 #pragma omp parallel if (dy.numel() >= kParallelMin)
   {
-    const auto [c_begin, c_end] = this_threads_channels(C);
+    // Plain variables, not a structured binding (see forward_into).
+    int64_t c_begin, c_end;
+    std::tie(c_begin, c_end) = this_threads_channels(C);
 
     // 1. The two sums per channel, and the parameter gradients from them.
     for (int64_t c = c_begin; c < c_end; ++c) sum_dy[c] = sum_dy_xhat[c] = 0;

@@ -274,7 +274,7 @@ void Conv2d::backward_winograd(const Tensor& dy, Tensor& dx, const ConvGeometry&
 
   // Sum the threads' partials into the first, then dW += G^T dU G and db.
   real* dU = partials;
-#pragma omp parallel for simd if (dU_size >= 4096)
+#pragma omp parallel for if (dU_size >= 4096)
   for (int64_t i = 0; i < dU_size + out_; ++i)
     for (int t = 1; t < split.threads; ++t) dU[i] += dU[t * partial_size + i];
   winograd::add_weight_grad(dU, out_, in_, Lu, weight.grad.data());
