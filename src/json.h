@@ -1,4 +1,4 @@
-// json.h — the little JSON that a safetensors header needs (internal to io.cpp).
+// json.h — the little JSON that a safetensors header needs (internal to safetensors.cpp).
 //
 // A safetensors header is a JSON object of objects holding strings and
 // integer arrays, plus an optional string-to-string "__metadata__" map. This

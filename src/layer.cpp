@@ -30,6 +30,21 @@ void Layer::begin_backward(const Tensor& dy) {
     check_shape(who() + " backward", "dy", output().shape(), dy.shape());
 }
 
+// The doors' slow road (layer.h): timed when a Profiler records, checked when
+// a NanGuard is armed. The guard looks after the layer (and its children)
+// ran, so the first layer it finds at fault is the first in execution order.
+const Tensor& Layer::watched_forward(const Tensor& x) {
+  const Tensor& y = detail::active_profiler ? timed_forward(x) : forward_impl(x);
+  if (detail::active_guard) detail::active_guard->after_forward(*this, x, y);
+  return y;
+}
+
+const Tensor& Layer::watched_backward(const Tensor& dy) {
+  const Tensor& dx = detail::active_profiler ? timed_backward(dy) : backward_impl(dy);
+  if (detail::active_guard) detail::active_guard->after_backward(*this, dy, dx);
+  return dx;
+}
+
 const Tensor& Layer::forward_impl(const Tensor& x) {
   y_.resize(begin_forward(x));
   if (g_nan_fill) y_.fill(std::numeric_limits<real>::quiet_NaN());

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "byhand/profile.h"
@@ -97,6 +98,8 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
   // first epoch (the first step allocates every buffer, so it is left out).
   Profiler profiler;
   for (int epoch = 1; epoch <= opts.epochs; ++epoch) {
+    std::optional<NanGuard> guard;  // over this epoch's training steps, not its evaluation
+    if (opts.nan_guard && !detail::active_guard) guard.emplace();
     const double t0 = now_seconds();
     model.train();
     EpochStats s;
@@ -109,12 +112,19 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
     train.start_epoch();
     while (train.next(batch)) {
       if (epoch == 1 && step == 1 && opts.profile_steps > 0) profiler.start();
+      if (guard) {
+        guard->set_step(epoch, step + 1, optimizer.steps() + 1, optimizer.lr());
+        guard->check_input(batch.x);
+      }
       const Tensor& logits = model.forward(batch.x);
       const double loss = criterion.forward(logits, batch.y);
-      if (!std::isfinite(loss)) throw TrainingDiverged(divergence_report(model, loss, epoch, step));
+      if (!guard && !std::isfinite(loss))
+        throw TrainingDiverged(divergence_report(model, loss, epoch, step));
       correct += count_correct(logits, batch.y);
       optimizer.zero_grad();
-      model.backward(criterion.backward());
+      const Tensor& dlogits = criterion.backward();
+      if (guard) guard->check_loss(loss, dlogits);
+      model.backward(dlogits);
       if (opts.after_backward) opts.after_backward();
       optimizer.step();
       if (opts.after_step) opts.after_step();
@@ -131,6 +141,7 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
         bar.update(step, extra);
       }
     }
+    guard.reset();
     if (profiler.recording()) print_profile(profiler, bar);  // an epoch of few steps
     bar.finish();
     s.train_loss = seen ? loss_sum / double(seen) : 0;

@@ -82,6 +82,12 @@ TEST_CASE("fit: a NaN loss stops training and names the first bad layer", "[trai
   REQUIRE_THROWS_AS(fit(*net, ce, opt, train, nullptr, fo), TrainingDiverged);
   REQUIRE_THROWS_WITH(fit(*net, ce, opt, train, nullptr, fo),
                       Catch::Contains("Linear(32, 10) 'fc2'") &&
+                          Catch::Contains("parameter 'weight'") &&
+                          Catch::Contains("epoch 1, batch 1"));
+  // Without the guard (nan_guard.h), the loss check names the same layer.
+  fo.nan_guard = false;
+  REQUIRE_THROWS_WITH(fit(*net, ce, opt, train, nullptr, fo),
+                      Catch::Contains("Linear(32, 10) 'fc2'") &&
                           Catch::Contains("fc2.weight") && Catch::Contains("epoch 1, batch 0"));
 }
 

@@ -72,6 +72,7 @@
 #include <utility>
 #include <vector>
 
+#include "byhand/nan_guard.h"
 #include "byhand/tensor.h"
 
 namespace byhand {
@@ -123,15 +124,17 @@ class Layer {
   virtual Shape output_shape(const Shape& input) const = 0;
 
   // The two doors into a layer. They are not virtual: they run forward_impl
-  // and backward_impl (below), and time them when a Profiler is recording
-  // (profile.h), as torch.nn.Module.__call__ wraps a module's forward with
-  // its hooks. Off, the cost is one test of a pointer.
+  // and backward_impl (below), time them when a Profiler is recording
+  // (profile.h), and look for NaN and Inf in what they produced when a
+  // NanGuard is armed (nan_guard.h), as torch.nn.Module.__call__ wraps a
+  // module's forward with its hooks. With neither, the cost is two tests of
+  // a pointer.
   const Tensor& forward(const Tensor& x) {
-    if (detail::active_profiler) return timed_forward(x);
+    if (detail::active_profiler || detail::active_guard) return watched_forward(x);
     return forward_impl(x);
   }
   const Tensor& backward(const Tensor& dy) {
-    if (detail::active_profiler) return timed_backward(dy);
+    if (detail::active_profiler || detail::active_guard) return watched_backward(dy);
     return backward_impl(dy);
   }
 
@@ -156,6 +159,9 @@ class Layer {
   // The same with PyTorch state_dict names: "<prefix><child>.<...>.<name>".
   std::vector<NamedParam> named_parameters(const std::string& prefix = "");
   int64_t num_parameters();
+
+  // The Params this layer registered itself, without its children's.
+  const std::vector<Param*>& own_params() const { return params_; }
 
   std::vector<Buffer*> buffers();  // own, then the children's
   std::vector<NamedBuffer> named_buffers(const std::string& prefix = "");
@@ -226,7 +232,9 @@ class Layer {
 
  private:
   friend class Profiler;
-  const Tensor& timed_forward(const Tensor& x);   // profile.cpp
+  const Tensor& watched_forward(const Tensor& x);  // layer.cpp
+  const Tensor& watched_backward(const Tensor& dy);
+  const Tensor& timed_forward(const Tensor& x);    // profile.cpp
   const Tensor& timed_backward(const Tensor& dy);
   std::vector<Param*> params_;
   std::vector<Buffer*> buffers_;

@@ -13,9 +13,10 @@
 //         evaluate on the validation set in eval mode
 // and prints one line per epoch: train loss/acc, val loss/acc, time.
 //
-// A NaN or infinite loss stops training with an error that names the first
-// layer whose output was not finite (and the first non-finite parameter), so
-// a diverging run says where it broke instead of printing "nan" forever.
+// A NaN or Inf anywhere stops training with an error that names the layer
+// and the pass where it first appeared, the step and the learning rate
+// (nan_guard.h, on by default), so a diverging run says where it broke
+// instead of printing "nan" forever.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,7 @@
 #include "byhand/data.h"
 #include "byhand/layer.h"
 #include "byhand/loss.h"
+#include "byhand/nan_guard.h"
 #include "byhand/optim.h"
 
 namespace byhand {
@@ -70,11 +72,12 @@ struct FitOptions {
   // Called after each batch's optimizer step (e.g. a per-batch warm-up
   // schedule's step()).
   std::function<void()> after_step;
-};
-
-// Thrown when the loss stops being finite.
-struct TrainingDiverged : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  // The NaN/Inf guard (nan_guard.h) over every training step: the input
+  // batch, every layer's output, input gradient and parameter gradients, the
+  // loss. Off, only the loss is checked (TrainingDiverged names the first
+  // layer whose output is not finite). Left off when the caller has armed a
+  // guard of its own.
+  bool nan_guard = true;
 };
 
 std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer& optimizer,

@@ -1,0 +1,181 @@
+// nan_guard.cpp — the NaN/Inf guard of training (nan_guard.h).
+#include "byhand/nan_guard.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+#include <type_traits>
+
+#include "byhand/layer.h"
+
+namespace byhand {
+
+// ---------------------------------------------------------------- the scan
+
+// An IEEE float is NaN or Inf exactly when its exponent bits are all ones
+// (float: bits 23..30, double: bits 52..62). Testing the bit pattern instead
+// of calling std::isfinite per element gives the compiler a loop without
+// branches or floating-point compares to vectorise: load, AND, compare, OR.
+// The tensor is read in blocks, so a bad value early on stops the scan
+// early, and only the block that holds it is searched for the index.
+using Bits = std::conditional_t<sizeof(real) == 4, uint32_t, uint64_t>;
+static constexpr Bits kExponent =
+    sizeof(real) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+
+static bool block_has_nonfinite(const real* p, int64_t n) {
+  Bits bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    Bits b;
+    std::memcpy(&b, p + i, sizeof b);
+    bad |= Bits((b & kExponent) == kExponent);
+  }
+  return bad != 0;
+}
+
+int64_t first_nonfinite(const real* p, int64_t n) {
+  constexpr int64_t kBlock = 4096;
+  for (int64_t begin = 0; begin < n; begin += kBlock) {
+    const int64_t len = std::min(kBlock, n - begin);
+    if (!block_has_nonfinite(p + begin, len)) continue;
+    for (int64_t i = begin; i < begin + len; ++i)
+      if (!std::isfinite(p[i])) return i;
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------- arming
+
+NanGuard::NanGuard() {
+  if (detail::active_guard)
+    throw std::logic_error("NanGuard: another NanGuard is already armed");
+  detail::active_guard = this;
+}
+
+NanGuard::~NanGuard() {
+  if (detail::active_guard == this) detail::active_guard = nullptr;
+}
+
+void NanGuard::set_step(int epoch, int64_t batch, int64_t step, double lr) {
+  epoch_ = epoch;
+  batch_ = batch;
+  step_ = step;
+  lr_ = lr;
+  have_step_ = true;
+  last_data_ = nullptr;  // a new step: nothing checked yet
+}
+
+// ---------------------------------------------------------------- messages
+
+// "NaN" or "Inf" for the value at index i.
+static const char* kind_of(real v) { return std::isnan(v) ? "NaN" : "Inf"; }
+
+// "finite" / "not finite (3 of its 6400 values are NaN or Inf)".
+static std::string census(const Tensor& t) {
+  int64_t bad = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) bad += !std::isfinite(t[i]);
+  if (bad == 0) return "finite";
+  return "not finite (" + std::to_string(bad) + " of its " + std::to_string(t.numel()) +
+         " values are NaN or Inf)";
+}
+
+std::string NanGuard::where() const {
+  if (!have_step_) return "";
+  std::ostringstream os;
+  os << ", at step " << step_ << " (epoch " << epoch_ << ", batch " << batch_
+     << "), learning rate " << lr_;
+  return os.str();
+}
+
+void NanGuard::stop(const std::string& what, const std::string& detail) const {
+  std::ostringstream os;
+  os << "training stopped: " << what << where() << "." << detail
+     << "\nWhat to try: a smaller learning rate (--lr) or a warm-up; inputs normalised to a"
+        " small range and free of NaN/Inf; a checkpoint that loaded with a NaN warning"
+        " is itself the cause; batch norm after deep stacks; gradient clipping.";
+  throw NonFiniteError(os.str());
+}
+
+// "element 1234 of (64, 100)".
+static std::string element(int64_t i, const Tensor& t) {
+  return "element " + std::to_string(i) + " of " + t.shape().str();
+}
+
+// What the layer's own parameters hold, when that explains the failure.
+static std::string own_params_note(const Layer& layer, bool gradients) {
+  std::string note;
+  for (const Param* p : layer.own_params()) {
+    const Tensor& t = gradients ? p->grad : p->value;
+    if (t.numel() == 0 || first_nonfinite(t.data(), t.numel()) < 0) continue;
+    note += " Its parameter '" + p->name + "'" + (gradients ? "'s gradient" : "") + " is " +
+            census(t) + ".";
+  }
+  return note;
+}
+
+// ---------------------------------------------------------------- the checks
+
+bool NanGuard::already_checked(const Tensor& t) const {
+  return t.data() == last_data_ && t.numel() == last_numel_;
+}
+
+void NanGuard::remember(const Tensor& t) {
+  last_data_ = t.data();
+  last_numel_ = t.numel();
+  ++checked_count_;
+}
+
+void NanGuard::check_input(const Tensor& x) {
+  const int64_t i = first_nonfinite(x.data(), x.numel());
+  if (i >= 0)
+    stop(std::string(kind_of(x[i])) + " in the input batch (" + element(i, x) + ")",
+         " The data holds it: no layer has run yet.");
+}
+
+void NanGuard::check_loss(double loss, const Tensor& dlogits) {
+  if (!std::isfinite(loss))
+    stop("the loss is " + std::string(std::isnan(loss) ? "NaN" : "Inf"),
+         " Every layer's output was finite: the loss itself overflowed (logits too large).");
+  const int64_t i = first_nonfinite(dlogits.data(), dlogits.numel());
+  if (i >= 0)
+    stop(std::string(kind_of(dlogits[i])) + " in the loss gradient dL/dlogits (" +
+             element(i, dlogits) + ")",
+         "");
+}
+
+void NanGuard::after_forward(const Layer& layer, const Tensor& x, const Tensor& y) {
+  if (already_checked(y)) return;
+  const int64_t i = first_nonfinite(y.data(), y.numel());
+  if (i >= 0) {
+    std::string detail = " Its input was " + census(x) + ".";
+    detail += own_params_note(layer, /*gradients=*/false);
+    stop(std::string(kind_of(y[i])) + " in the forward output of " + layer.who() + " (" +
+             element(i, y) + ")",
+         detail);
+  }
+  remember(y);
+}
+
+void NanGuard::after_backward(const Layer& layer, const Tensor& dy, const Tensor& dx) {
+  // The parameter gradients this backward accumulated into: a layer with
+  // children has none of its own (each child's door checked its own).
+  for (const Param* p : layer.own_params()) {
+    const int64_t i = first_nonfinite(p->grad.data(), p->grad.numel());
+    ++checked_count_;
+    if (i >= 0)
+      stop(std::string(kind_of(p->grad[i])) + " in the gradient of parameter '" + p->name +
+               "' of " + layer.who() + " (" + element(i, p->grad) + "), in the backward pass",
+           " The gradient coming in (dy) was " + census(dy) + "." +
+               own_params_note(layer, /*gradients=*/false));
+  }
+  if (dx.numel() == 0 || already_checked(dx)) return;
+  const int64_t i = first_nonfinite(dx.data(), dx.numel());
+  if (i >= 0)
+    stop(std::string(kind_of(dx[i])) + " in the input gradient dx of " + layer.who() + " (" +
+             element(i, dx) + "), in the backward pass",
+         " The gradient coming in (dy) was " + census(dy) + "." +
+             own_params_note(layer, /*gradients=*/false));
+  remember(dx);
+}
+
+}  // namespace byhand

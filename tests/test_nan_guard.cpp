@@ -1,0 +1,203 @@
+// test_nan_guard.cpp — the NaN/Inf guard (nan_guard.h): the scan finds every
+// non-finite value, the guard names the layer, the pass, the step and the
+// learning rate, it checks each tensor once, and every layer lets NaN
+// through as PyTorch does (so the guard has something to find).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "byhand/blocks/basic_block.h"
+#include "byhand/layers/activation.h"
+#include "byhand/layers/batchnorm.h"
+#include "byhand/layers/conv2d.h"
+#include "byhand/layers/dropout.h"
+#include "byhand/layers/flatten.h"
+#include "byhand/layers/linear.h"
+#include "byhand/layers/pooling.h"
+#include "byhand/layers/zero_pad.h"
+#include "byhand/nan_guard.h"
+#include "byhand/optim.h"
+#include "byhand/sequential.h"
+#include "byhand/train.h"
+#include "test_helpers.h"
+
+using namespace byhand;
+
+static const real kNaN = std::numeric_limits<real>::quiet_NaN();
+static const real kInf = std::numeric_limits<real>::infinity();
+
+TEST_CASE("first_nonfinite: the index of the first NaN or Inf, in any block", "[nan_guard]") {
+  std::vector<real> v(10000, real(1.5));
+  REQUIRE(first_nonfinite(v.data(), int64_t(v.size())) == -1);
+  REQUIRE(first_nonfinite(v.data(), 0) == -1);
+  for (int64_t at : {0, 1, 4095, 4096, 4097, 9999})
+    for (real bad : {kNaN, kInf, -kInf}) {
+      std::vector<real> w = v;
+      w[size_t(at)] = bad;
+      if (at + 3 < 10000) w[size_t(at + 3)] = kNaN;  // a later one does not hide it
+      INFO("at " << at << " value " << bad);
+      REQUIRE(first_nonfinite(w.data(), int64_t(w.size())) == at);
+    }
+  // The largest finite values and the smallest subnormals are finite.
+  std::vector<real> edge = {std::numeric_limits<real>::max(), -std::numeric_limits<real>::max(),
+                            std::numeric_limits<real>::denorm_min(), real(0), real(-0.0)};
+  REQUIRE(first_nonfinite(edge.data(), int64_t(edge.size())) == -1);
+}
+
+TEST_CASE("NanGuard: one at a time, disarmed at the end of its scope", "[nan_guard]") {
+  {
+    NanGuard guard;
+    REQUIRE(detail::active_guard == &guard);
+    REQUIRE_THROWS_AS(NanGuard(), std::logic_error);
+  }
+  REQUIRE(detail::active_guard == nullptr);
+}
+
+TEST_CASE("NanGuard: a layer fed an Inf is named, with its input's census", "[nan_guard]") {
+  manual_seed(1);
+  Sequential net;
+  net.add_named<Linear>("fc1", 4, 3);
+  net.add<ReLU>();
+  net.set_path("");
+  Tensor x({2, 4}, {1, 2, 3, 4, 5, 6, kInf, 8});
+  NanGuard guard;
+  guard.set_step(3, 7, 42, 0.25);
+  REQUIRE_THROWS_AS(net.forward(x), NonFiniteError);
+  REQUIRE_THROWS_WITH(net.forward(x),
+                      Catch::Contains("in the forward output of Linear(4, 3) 'fc1'") &&
+                          Catch::Contains("at step 42 (epoch 3, batch 7), learning rate 0.25") &&
+                          Catch::Contains("Its input was not finite (1 of its 8 values") &&
+                          Catch::Contains("smaller learning rate"));
+  // check_input puts the blame on the data instead.
+  REQUIRE_THROWS_WITH(guard.check_input(x), Catch::Contains("Inf in the input batch (element 6 of (2, 4))"));
+}
+
+TEST_CASE("NanGuard: a NaN in the weights is named in the forward pass", "[nan_guard]") {
+  manual_seed(2);
+  Sequential net;
+  net.add_named<Linear>("fc1", 4, 3);
+  net.add<ReLU>();
+  net.add_named<Linear>("fc2", 3, 2);
+  net.set_path("");
+  static_cast<Linear&>(net["fc2"]).weight.value[1] = kNaN;
+  Tensor x({2, 4}, {1, 2, 3, 4, 5, 6, 7, 8});
+  NanGuard guard;
+  REQUIRE_THROWS_WITH(net.forward(x), Catch::Contains("NaN in the forward output of Linear(3, 2) 'fc2'") &&
+                                          Catch::Contains("Its input was finite") &&
+                                          Catch::Contains("Its parameter 'weight' is not finite (1 of its 6"));
+}
+
+TEST_CASE("NanGuard: an overflowing parameter gradient is named in the backward pass",
+          "[nan_guard]") {
+  manual_seed(3);
+  Linear fc(2, 2);
+  fc.set_path("head");
+  const real big = std::numeric_limits<real>::max();
+  Tensor x({1, 2}, {4, 4});
+  NanGuard guard;
+  fc.forward(x);
+  // dW = dy^T x: max * 4 overflows to Inf; dx = dy W stays finite (|W| < 1).
+  REQUIRE_THROWS_WITH(fc.backward(Tensor({1, 2}, {big, 0})),
+                      Catch::Contains("Inf in the gradient of parameter 'weight' of Linear(2, 2) 'head'") &&
+                          Catch::Contains("backward pass") &&
+                          Catch::Contains("The gradient coming in (dy) was finite"));
+}
+
+TEST_CASE("NanGuard: a non-finite dx is named, and dy's state said", "[nan_guard]") {
+  ReLU relu;
+  relu.set_path("act");
+  Tensor x({1, 3}, {1, 2, 3});
+  NanGuard guard;
+  relu.forward(x);
+  REQUIRE_THROWS_WITH(relu.backward(Tensor({1, 3}, {0, kNaN, 0})),
+                      Catch::Contains("NaN in the input gradient dx of ReLU 'act' (element 1 of (1, 3))") &&
+                          Catch::Contains("dy) was not finite"));
+}
+
+TEST_CASE("NanGuard: each tensor is scanned once, a block's own sum is scanned", "[nan_guard]") {
+  manual_seed(4);
+  Sequential net;
+  net.add<Linear>(4, 3);
+  net.add<ReLU>();
+  net.add<Linear>(3, 2);
+  Tensor x({2, 4}, {1, 2, 3, 4, 5, 6, 7, 8});
+  NanGuard guard;
+  net.forward(x);
+  // Three outputs; Sequential's is its last child's and is not read again.
+  REQUIRE(guard.tensors_checked() == 3);
+  net.backward(Tensor({2, 2}, {1, 1, 1, 1}));
+  // Backward: 2 x (weight, bias) gradients + 3 dx.
+  REQUIRE(guard.tensors_checked() == 3 + 4 + 3);
+
+  BasicBlock block(2, 2);
+  Tensor img({1, 2, 4, 4});
+  for (int64_t i = 0; i < img.numel(); ++i) img[i] = real(i % 7) / 7;
+  const int64_t before = guard.tensors_checked();
+  block.forward(img);
+  // conv1, bn1, relu, conv2, bn2, then the block's sum (and its relu).
+  REQUIRE(guard.tensors_checked() - before >= 6);
+}
+
+TEST_CASE("fit: the guard stops training at the layer, with step and lr", "[nan_guard][train]") {
+  manual_seed(5);
+  auto net = std::make_unique<Sequential>();
+  net->add<Flatten>();
+  net->add_named<Linear>("fc1", 784, 16);
+  net->add<ReLU>();
+  net->add_named<Linear>("fc2", 16, 10);
+  static_cast<Linear&>((*net)["fc2"]).weight.value[3] = kNaN;
+  CrossEntropyLoss ce;
+  SGD opt(net->params(), 0.1);
+  const Dataset data = byhand_test::fashion_train().subset(200);
+  DataLoader train(data, 50, true, 1);
+  FitOptions fo;
+  fo.print = false;
+  REQUIRE_THROWS_AS(fit(*net, ce, opt, train, nullptr, fo), NonFiniteError);
+  REQUIRE_THROWS_WITH(fit(*net, ce, opt, train, nullptr, fo),
+                      Catch::Contains("NaN in the forward output of Linear(16, 10) 'fc2'") &&
+                          Catch::Contains("step 1 (epoch 1, batch 1), learning rate 0.1") &&
+                          Catch::Contains("parameter 'weight'"));
+  REQUIRE(detail::active_guard == nullptr);  // disarmed on the way out
+  // Off, the loss check still stops it (and names the layer).
+  fo.nan_guard = false;
+  REQUIRE_THROWS_WITH(fit(*net, ce, opt, train, nullptr, fo),
+                      Catch::Contains("training diverged") && Catch::Contains("fc2"));
+}
+
+// Every layer lets a NaN in its input through to its output, as PyTorch's do
+// (a layer that mapped it to a number would hide a broken run from the guard).
+TEST_CASE("Layers propagate NaN to their outputs as PyTorch does", "[nan_guard]") {
+  manual_seed(6);
+  std::vector<std::unique_ptr<Layer>> layers;
+  layers.push_back(std::make_unique<Linear>(2 * 6 * 6, 3));
+  for (auto algo : {Conv2d::Algorithm::Im2col, Conv2d::Algorithm::Direct,
+                    Conv2d::Algorithm::Winograd}) {
+    auto conv = std::make_unique<Conv2d>(2, 3, 3, 1, 1);
+    conv->set_algorithm(algo);
+    layers.push_back(std::move(conv));
+  }
+  layers.push_back(std::make_unique<Conv2d>(2, 3, 1));  // pointwise
+  layers.push_back(std::make_unique<MaxPool2d>(2));
+  layers.push_back(std::make_unique<MaxPool2d>(3, 2, 1));
+  layers.push_back(std::make_unique<AvgPool2d>(2));
+  layers.push_back(std::make_unique<AdaptiveAvgPool2d>(1));
+  layers.push_back(std::make_unique<BatchNorm2d>(2));
+  layers.push_back(std::make_unique<Dropout>(0.5));
+  layers.push_back(std::make_unique<ReLU>());
+  layers.push_back(std::make_unique<LeakyReLU>());
+  layers.push_back(std::make_unique<Sigmoid>());
+  layers.push_back(std::make_unique<Tanh>());
+  layers.push_back(std::make_unique<Flatten>());
+  layers.push_back(std::make_unique<ZeroPad2d>(1));
+  for (auto& layer : layers) {
+    INFO(layer->name());
+    Tensor x({1, 2, 6, 6});
+    for (int64_t i = 0; i < x.numel(); ++i) x[i] = real(i % 5) - 2;
+    x[14] = kNaN;  // channel 0, row 2, column 2
+    if (layer->name().rfind("Linear", 0) == 0) x.reshape(Shape{1, 72});
+    const Tensor& y = layer->forward(x);
+    REQUIRE(first_nonfinite(y.data(), y.numel()) >= 0);
+  }
+}
