@@ -58,6 +58,27 @@ int num_threads() {
 
 namespace ops {
 
+// BLIS 0.9's (Debian 12's) float kernel for a product with one row of A
+// (bli_sgemmsup_rd_haswell_asm_1x16n, among the AVX2 kernels BLIS takes for
+// skinny products) loads one row of A too many in its loop over the last
+// K % 8 columns (flame/blis#821, fixed upstream in 2024). The value is never
+// used, so results are right, but the load lands up to a row past the end of
+// A, or of B when BLIS turns an N = 1 product around: a SIGSEGV when that
+// operand ends at the end of a mapping, as Tensor's mmap'd buffers can. The
+// kernel runs for M % 3 == 1 rows (1, 4, 7, ...) when B is column-stored,
+// and for N = 1; those products take BLIS's packed path instead, which reads
+// only the operands. make valgrind found it; a sweep of M <= 130 with each
+// operand against an unreadable page found no fault outside this rule, and
+// none in the double kernels (tests/test_gemm_bounds.cpp keeps the shapes).
+static bool sup_reads_past_operand(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
+#ifdef BYHAND_DOUBLE
+  (void)ta, (void)tb, (void)M, (void)N, (void)K;
+  return false;
+#else
+  return !ta && K % 8 != 0 && ((tb && M % 3 == 1) || N == 1);
+#endif
+}
+
 // One single-threaded BLIS call on a block of C.
 static void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, real alpha,
                        const real* A, int64_t lda, const real* B, int64_t ldb, real beta, real* C,
@@ -69,6 +90,7 @@ static void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, real a
   real a = alpha, b = beta;
   rntm_t rntm = BLIS_RNTM_INITIALIZER;
   bli_rntm_set_num_threads(1, &rntm);
+  if (sup_reads_past_operand(ta, tb, M, N, K)) bli_rntm_disable_l3_sup(&rntm);
 #ifdef BYHAND_DOUBLE
   bli_dgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &a, const_cast<real*>(A), rsa, csa,
                const_cast<real*>(B), rsb, csb, &b, C, ldc, 1, nullptr, &rntm);
