@@ -1,7 +1,10 @@
 // image.cpp — image files in and out, and the transforms of image.h.
 //
 // Files are decoded by stb_image and encoded by stb_image_write (Debian's
-// libstb, linked: see DESIGN.md). Both speak rows of interleaved 8-bit pixels,
+// libstb, linked). A file is read into memory whole, its format told by its
+// first bytes and its structure checked (image_vet.h: what stb_image 2.27
+// would trip over), and its size checked against the pixel limit, before
+// stb_image decodes it. Both speak rows of interleaved 8-bit pixels,
 //     R G B R G B ...   (or gray, gray+alpha, RGBA: n bytes per pixel)
 // while layers want one plane per channel (all R, then all G, then all B) in
 // [0, 1]; the loops below move between the two layouts.
@@ -11,7 +14,9 @@
 #include <stb_image_write.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +28,8 @@
 
 #include "byhand/ops.h"
 #include "file_util.h"
+#include "image_decode.h"
+#include "image_vet.h"
 
 namespace byhand {
 namespace {
@@ -44,27 +51,87 @@ void check_chw(const Tensor& image, const char* who) {
 }
 
 // ------------------------------------------------------------------ reading
-Tensor decode(const std::string& path) {
+std::atomic<int64_t> g_pixel_limit{int64_t(1) << 26};
+
+// The largest file load_image reads: 16 bytes per pixel of the limit, twice
+// what the biggest uncompressed layout we read needs (a 16-bit RGBA PNG,
+// 8 bytes a pixel plus a filter byte a row), and 1 MiB for metadata (EXIF,
+// ICC profiles), capped at the int that stb_image takes as a length.
+uint64_t max_file_bytes() {
+  const uint64_t limit = uint64_t(image_pixel_limit());
+  const uint64_t per_pixel = limit > (uint64_t(1) << 59) ? UINT64_MAX : 16 * limit;
+  return std::min<uint64_t>(per_pixel + (1 << 20), uint64_t(INT_MAX));
+}
+
+[[noreturn]] void too_big(const std::string& path, uint64_t bytes) {
+  fail("load_image", path,
+       "the file is " + std::to_string(bytes) + " bytes, more than the " +
+           std::to_string(max_file_bytes()) + " that an image within the pixel limit of " +
+           std::to_string(image_pixel_limit()) + " can take (set_image_pixel_limit, image.h)");
+}
+
+// The whole file in memory, refused before it is read when it is too large.
+std::string read_file(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail("load_image", path, "file not found");
   if (fs::is_directory(path, ec)) fail("load_image", path, "is a folder, not an image file");
-  // We open the file ourselves so that "permission denied" is told as such
-  // (stb_image would only say "can't fopen").
+  const uint64_t limit = max_file_bytes();
+  const uint64_t size = fs::file_size(path, ec);
+  if (!ec && size > limit) too_big(path, size);
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (!file) fail("load_image", path, std::string("cannot open: ") + std::strerror(errno));
+  std::string bytes;
+  char chunk[1 << 16];
+  for (size_t got; (got = std::fread(chunk, 1, sizeof chunk, file)) > 0;) {
+    bytes.append(chunk, got);
+    if (bytes.size() > limit) break;  // a file that grew, or one with no size (a pipe)
+  }
+  const bool read_error = std::ferror(file);
+  std::fclose(file);
+  if (read_error) fail("load_image", path, "read error");
+  if (bytes.size() > limit) too_big(path, bytes.size());
+  return bytes;
+}
+
+[[noreturn]] void stb_failed(const std::string& path, ImageFormat format) {
+  const char* why = stbi_failure_reason();
+  fail("load_image", path,
+       std::string("cannot decode the image (stb_image: ") + (why ? why : "unknown error") +
+           "); the file is a corrupt or truncated " + image_format_name(format));
+}
+
+}  // namespace
+
+Tensor decode_image(std::string_view bytes, const std::string& path) {
+  if (bytes.size() > max_file_bytes()) too_big(path, bytes.size());
+  // The format by its magic number, and its structure walked (image_vet.h),
+  // before stb_image parses a byte; then the size from the header against the
+  // pixel limit, before anything is allocated for the pixels.
+  const ImageFormat format = sniff_image_format(bytes, path);
+  const int64_t limit = image_pixel_limit();
+  const std::string repaired = vet_image_bytes(format, bytes, path, limit);
+  if (!repaired.empty()) bytes = repaired;
+  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int length = int(bytes.size());  // <= INT_MAX: max_file_bytes (+ a widened palette)
   int width = 0, height = 0, bytes_per_pixel = 0;
+  if (!stbi_info_from_memory(data, length, &width, &height, &bytes_per_pixel))
+    stb_failed(path, format);
+  check_pixel_count(width, height, limit, path);
+
   // The last argument 0 asks for the pixels as stored: bytes_per_pixel is
   // 1 (gray), 2 (gray, alpha), 3 (R, G, B) or 4 (R, G, B, alpha).
+  int decoded_width = 0, decoded_height = 0;
   std::unique_ptr<unsigned char, void (*)(void*)> pixels(
-      stbi_load_from_file(file, &width, &height, &bytes_per_pixel, 0), stbi_image_free);
-  std::fclose(file);
-  if (!pixels) {
-    const char* why = stbi_failure_reason();
+      stbi_load_from_memory(data, length, &decoded_width, &decoded_height, &bytes_per_pixel, 0),
+      stbi_image_free);
+  if (!pixels) stb_failed(path, format);
+  if (decoded_width != width || decoded_height != height || bytes_per_pixel < 1 ||
+      bytes_per_pixel > 4)
     fail("load_image", path,
-         std::string("cannot decode the image (stb_image: ") + (why ? why : "unknown error") +
-             "); the file is corrupt, truncated, or not in a format stb_image reads "
-             "(PNG, JPEG, BMP, GIF, TGA, PNM, PSD, HDR)");
-  }
+         "cannot decode the image: stb_image's header (" + std::to_string(width) + " x " +
+             std::to_string(height) + ") and its pixels (" + std::to_string(decoded_width) +
+             " x " + std::to_string(decoded_height) + ", " + std::to_string(bytes_per_pixel) +
+             " bytes a pixel) disagree");
 
   // Interleaved bytes -> planes in [0, 1]. Alpha, the last byte of a pixel
   // when bytes_per_pixel is 2 or 4, is not copied.
@@ -77,6 +144,8 @@ Tensor decode(const std::string& path) {
       image[c * plane + i] = real(p[i * bytes_per_pixel + c]) / real(255);
   return image;
 }
+
+namespace {
 
 // ------------------------------------------------------------------ writing
 // The image seen as C planes of H x W, whatever of the accepted shapes it has.
@@ -179,12 +248,21 @@ Tensor halve(const Tensor& image) {
 }  // namespace
 
 // ------------------------------------------------------------------ files
+void set_image_pixel_limit(int64_t pixels) {
+  if (pixels < 1)
+    throw std::invalid_argument("set_image_pixel_limit: the limit must be at least 1 pixel, got " +
+                                std::to_string(pixels));
+  g_pixel_limit = pixels;
+}
+
+int64_t image_pixel_limit() { return g_pixel_limit; }
+
 Tensor load_image(const std::string& path, int channels) {
   if (channels != 0 && channels != 1 && channels != 3)
     throw std::invalid_argument("load_image: " + path +
                                 ": channels must be 0 (as stored), 1 (gray) or 3 (RGB), got " +
                                 std::to_string(channels));
-  Tensor image = decode(path);  // (1, H, W) or (3, H, W)
+  Tensor image = decode_image(read_file(path), path);  // (1, H, W) or (3, H, W)
   if (channels == 0 || channels == image.dim(0)) return image;
   if (channels == 1) return to_gray(image);
   // Gray to RGB: the same plane three times (R = G = B is a gray colour).

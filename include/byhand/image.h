@@ -16,7 +16,7 @@
 //   save_png_normalized(edges, "edges.png");         // any range, min..max
 //
 // Decoding and encoding are stb_image / stb_image_write (Debian's libstb,
-// linked, not compiled in: see DESIGN.md). The transforms follow torchvision's
+// linked, not compiled in). The transforms follow torchvision's
 // and PyTorch's conventions, said at each function, so that numbers can be
 // compared with theirs. The CPU does all of it; these are not hot loops.
 //
@@ -35,15 +35,36 @@
 namespace byhand {
 
 // ------------------------------------------------------------------ files
-// Reads a PNG, JPEG, BMP, GIF (first frame), TGA, PNM, PSD or HDR file (what
-// stb_image reads) into a (C, H, W) tensor with values pixel / 255 in [0, 1].
+// Reads a PNG, JPEG (baseline or progressive), BMP, GIF (its first frame) or
+// binary PNM (P5 gray, P6 RGB) file into a (C, H, W) tensor with values
+// pixel / 255 in [0, 1].
 //   channels = 0: as stored, except that alpha is DROPPED (not blended with a
 //                 background): gray and gray+alpha give C = 1, RGB and RGBA
 //                 give C = 3.
 //   channels = 1: gray; colour is converted with to_gray() below.
 //   channels = 3: RGB; a gray image is copied into all three channels.
-// 16-bit PNGs are reduced to 8 bits by stb_image.
+// 16-bit PNGs and PNMs are reduced to 8 bits by stb_image.
+//
+// The format is told by the file's first bytes (its magic number), not by its
+// name. Other formats that stb_image could decode (HDR, PSD, TGA, PIC) are
+// refused, naming the formats read: their decoders are not hardened (a
+// truncated HDR file makes stb_image 2.27 loop forever). Before decoding, the
+// file is checked as a whole (src/image_vet.cpp): a JPEG's marker segments
+// and Huffman tables, a PNG's chunk lengths and how far its pixel data
+// inflates, a PNM's header; and its width x height against
+// image_pixel_limit(). A damaged or hostile file is an error, never an
+// out-of-bounds access, a huge allocation or an endless loop.
 Tensor load_image(const std::string& path, int channels = 0);
+
+// The largest image load_image decodes, in pixels (width x height): 2^26 =
+// 67,108,864 by default (8192 x 8192; as a float (3, H, W) tensor, 768 MiB).
+// An image over the limit is refused from its header, before any pixel
+// memory is allocated; so is a file larger than 16 bytes per pixel of the
+// limit plus 1 MiB (and than 2 GiB, which stb_image cannot address). Raise
+// it to read larger images, lower it to bound what untrusted files may cost.
+// The limit is one for the whole program; pixels must be >= 1.
+void set_image_pixel_limit(int64_t pixels);
+int64_t image_pixel_limit();
 
 // Writes a PNG. The image is (C, H, W), (H, W) (gray) or (1, C, H, W) (a batch
 // of one), with C = 1 (gray) or 3 (RGB). Values are clamped to [0, 1] and
