@@ -63,7 +63,10 @@ class GzFile {
     file_ = gzopen(path.c_str(), "rb");
     if (!file_)
       fail(path, std::string("cannot open: ") + (errno ? std::strerror(errno) : "out of memory"));
-    gzbuffer(file_, 1 << 20);  // bigger reads from disk than zlib's 8 KB default
+    // Bigger reads from disk than zlib's 8 KB default, but no bigger than the
+    // file (zlib allocates the buffer, and twice that for its output).
+    const uintmax_t size = fs::file_size(path, ec);
+    gzbuffer(file_, unsigned(ec ? 1 << 20 : std::clamp<uintmax_t>(size, 8 << 10, 1 << 20)));
   }
   ~GzFile() { gzclose(file_); }
   GzFile(const GzFile&) = delete;
@@ -181,10 +184,10 @@ std::vector<unsigned char> read_body(GzFile& file, const std::string& path, cons
                                      const std::string& what) {
   const uint64_t expected = h.body_bytes();
   std::vector<unsigned char> bytes;
-  // Grow with the data actually read, so that a nonsense header claiming
-  // terabytes ends in a "truncated" message, not in bad_alloc.
-  bytes.reserve(size_t(std::min<uint64_t>(expected, uint64_t(64) << 20)));
-  const size_t chunk = size_t(16) << 20;
+  // Grow with the data actually read, in chunks that double from 64 KiB to
+  // 16 MiB: a nonsense header claiming terabytes ends in a "truncated"
+  // message, not in bad_alloc, and a small file costs a small buffer.
+  size_t chunk = size_t(64) << 10;
   while (bytes.size() < expected) {
     size_t want = size_t(std::min<uint64_t>(chunk, expected - bytes.size()));
     size_t old = bytes.size();
@@ -192,6 +195,7 @@ std::vector<unsigned char> read_body(GzFile& file, const std::string& path, cons
     size_t got = file.read(bytes.data() + old, want);
     bytes.resize(old + got);
     if (got < want) break;
+    chunk = std::min(2 * chunk, size_t(16) << 20);
   }
   const std::string announced = "the header announces " + what + " (dims " + h.dims_str() + ")";
   auto expected_got = [&](uint64_t got) {
