@@ -17,8 +17,10 @@
 // stb_image 2.27 reads zeros past the end of the file, so a truncated BMP
 // decoded without complaint; and it looks up palette indices in an
 // uninitialised 256-entry array on the stack without checking them against
-// the palette's size. Both are refused here. Anything stb_image refuses on
-// its own (other header sizes, RLE, embedded JPEG or PNG) is left to it.
+// the palette's size. Both are refused here, and so are compressed BMPs
+// (RLE, embedded JPEG or PNG), which stb_image does not decode, with a clearer
+// message than its own; anything else it refuses (other header sizes, bits
+// per pixel) is left to it.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -49,11 +51,13 @@ void vet_bmp(std::string_view b, const std::string& path) {
     width = int32_t(le32(p + 18)), height = int32_t(le32(p + 22)), bits = le16(p + 28);
     compression = le32(p + 30);
   }
+  if (compression != 0 && compression != 3)
+    refuse_image(path, "a BMP compressed with method " + std::to_string(compression) +
+                           " (1, 2: RLE; 4, 5: JPEG, PNG); only uncompressed BMPs are read");
   height = std::llabs(height);
   const bool known_bits = bits == 1 || bits == 4 || bits == 8 || bits == 16 || bits == 24 ||
                           bits == 32;
-  if (width < 1 || height < 1 || !known_bits || (compression != 0 && compression != 3) ||
-      offset > 0x7fffffffu)
+  if (width < 1 || height < 1 || !known_bits || offset > 0x7fffffffu)
     return;  // stb_image refuses these (or the pixel limit does)
 
   const uint64_t row = (uint64_t(width) * bits + 31) / 32 * 4;

@@ -283,6 +283,12 @@ TEST_CASE("Image hostile: a BMP's rows must be in the file and its indices in th
   write_bytes(tmp / "index.bmp", bmp8({0, 255}, std::string("\x01\x05", 2)));
   REQUIRE_THROWS_WITH(load_image(tmp / "index.bmp"),
                       Contains("index.bmp") && Contains("colour 5 of a 2-colour palette"));
+  // RLE, which stb_image does not decode: said so, not "unknown image type".
+  std::string rle = bmp8({0, 255}, std::string("\x01\x00", 2));
+  rle[30] = 1;
+  write_bytes(tmp / "rle.bmp", rle);
+  REQUIRE_THROWS_WITH(load_image(tmp / "rle.bmp"),
+                      Contains("rle.bmp") && Contains("only uncompressed BMPs"));
   // Pixel rows said to start inside the header, at byte 30: a palette of
   // (30 - 14 - 40) / 4 = -6 entries, where stb_image would load none.
   write_bytes(tmp / "offset.bmp", bmp8({0, 255}, std::string("\x01\x00", 2), 30));
