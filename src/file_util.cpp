@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
+#include <cstdlib>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -53,6 +55,29 @@ std::string temporary_path(const std::string& path) {
   return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
 }
 
+// The folder holding `path`, fsync'ed so that a rename into it is durable.
+// A file system that does not support it (EINVAL) is not an error.
+static int fsync_folder(const std::string& path) {
+  fs::path folder = fs::path(path).parent_path();
+  if (folder.empty()) folder = ".";
+  const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno ? errno : EIO;
+  int error = ::fsync(fd) == 0 || errno == EINVAL ? 0 : (errno ? errno : EIO);
+  ::close(fd);
+  return error;
+}
+
+// The crash tests' hook (file_util.h): true on the n-th call, n from the
+// environment variable BYHAND_TEST_KILL_IN_WRITE.
+static bool test_kill_now() {
+  static const long kill_at = [] {
+    const char* v = std::getenv("BYHAND_TEST_KILL_IN_WRITE");
+    return v ? std::strtol(v, nullptr, 10) : 0L;
+  }();
+  static std::atomic<long> calls{0};
+  return kill_at > 0 && ++calls == kill_at;
+}
+
 void write_file_atomically(const std::string& path, std::string_view bytes,
                            const std::string& who) {
   auto fail = [&](const std::string& what) -> std::runtime_error {
@@ -73,6 +98,10 @@ void write_file_atomically(const std::string& path, std::string_view bytes,
   if (fd < 0) throw fail(create_failure(path, tmp, errno));
 
   // From here on, every failure removes the temporary before throwing.
+  if (test_kill_now()) {
+    write_all(fd, bytes.substr(0, bytes.size() / 2));
+    ::raise(SIGKILL);
+  }
   int error = write_all(fd, bytes);
   std::string what = "cannot write the temporary file '" + tmp + "'";
   if (error == 0 && ::fsync(fd) != 0) {
@@ -87,7 +116,13 @@ void write_file_atomically(const std::string& path, std::string_view bytes,
     what = "cannot rename the temporary file '" + tmp + "' over it";
     if (error == EISDIR || fs::is_directory(path, ec)) what += ": it is a folder";
   }
-  if (error == 0) return;
+  if (error == 0) {
+    // The new file is in place; make its name durable too. A failure here
+    // cannot be undone (the old file is gone), so it is reported as such.
+    if (const int e = fsync_folder(path))
+      throw fail("written, but the folder could not be flushed to the disk (" + reason(e) + ")");
+    return;
+  }
   ::unlink(tmp.c_str());
   throw fail(what + " (" + reason(error) + ")");
 }

@@ -11,12 +11,20 @@ namespace byhand {
 //   1. create a temporary file in the same folder, with a name no other
 //      writer uses: "<path>.tmp.<pid>.<n>" (n counts this process's writes),
 //   2. write all the bytes, fsync them to the disk, close,
-//   3. rename the temporary over `path`.
+//   3. rename the temporary over `path`,
+//   4. fsync the folder, so that the rename itself is on the disk.
 // rename() within one file system replaces the target in one step, so a
-// reader, or a crash, sees the old file or the new one. (The folder is not
-// fsync'ed: after a power cut the rename itself may be lost, which leaves the
-// previous file in place.) Two writers of the same path, in one program or in
-// two, each have their own temporary; the last rename wins.
+// reader, or a crash, sees the old file or the new one; after step 4, a
+// power cut cannot take the new file back either. (A file system that cannot
+// fsync a folder, EINVAL, is left at step 3: the rename may then be lost in a
+// power cut, which leaves the previous file in place.) Two writers of the
+// same path, in one program or in two, each have their own temporary; the
+// last rename wins.
+//
+// For the crash tests (tests/test_resume.cpp) there is one hook: with
+// BYHAND_TEST_KILL_IN_WRITE=n in the environment, the n-th call of this
+// process kills the process (SIGKILL) halfway through writing its
+// temporary, the moment a real crash would leave a half-written file.
 //
 // On any failure the temporary is removed, `path` is left as it was, and a
 // std::runtime_error says

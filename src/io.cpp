@@ -383,7 +383,8 @@ void save_checkpoint(Layer& model, const Optimizer& optimizer, const std::string
 }
 
 void load_checkpoint(Layer& model, Optimizer& optimizer, const SafetensorsFile& file,
-                     const std::string& path, const std::string& others_prefix) {
+                     const std::string& path, const std::string& others_prefix,
+                     const std::vector<std::string>& more_problems) {
   Problems problems;
   std::set<std::string> used;
   std::vector<PendingCopy> copies = stage_model(model, file, "model.", used, problems);
@@ -392,6 +393,7 @@ void load_checkpoint(Layer& model, Optimizer& optimizer, const SafetensorsFile& 
     for (const auto& item : file.tensors)
       if (item.first.compare(0, others_prefix.size(), others_prefix) == 0) used.insert(item.first);
   report_unexpected(file, used, problems);
+  for (const std::string& p : more_problems) problems.add(p);
   problems.throw_if_any("load_checkpoint: '" + path + "' does not match the model and " +
                         optimizer.name() + " optimizer");
   warn_nonfinite("load_checkpoint", path, copies, &pending, "optimizer.");

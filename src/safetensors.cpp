@@ -377,6 +377,35 @@ SafeTensor int64_scalar(int64_t v) {
   return s;
 }
 
+SafeTensor int64_vector(const std::vector<int64_t>& values) {
+  SafeTensor s{"I64", {int64_t(values.size())}, {}};
+  for (int64_t v : values) put_le(s.bytes, uint64_t(v), 8);
+  return s;
+}
+
+bool int64_vector_values(const SafeTensor& t, std::vector<int64_t>& out) {
+  if (t.dtype != "I64" || t.shape.size() != 1 || int64_t(t.bytes.size()) != 8 * t.shape[0])
+    return false;
+  out.resize(size_t(t.shape[0]));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = int64_t(get_le(t.bytes.data() + 8 * i, 8));
+  return true;
+}
+
+SafeTensor float64_vector(const std::vector<double>& values) {
+  SafeTensor s{"F64", {int64_t(values.size())}, {}};
+  for (double v : values) put_le(s.bytes, bits_of(v), 8);
+  return s;
+}
+
+bool float64_vector_values(const SafeTensor& t, std::vector<double>& out) {
+  if (t.dtype != "F64" || t.shape.size() != 1 || int64_t(t.bytes.size()) != 8 * t.shape[0])
+    return false;
+  out.resize(size_t(t.shape[0]));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = double_from_bits(get_le(t.bytes.data() + 8 * i, 8));
+  return true;
+}
+
 bool int64_scalar_value(const SafeTensor& t, int64_t& out) {
   if (t.dtype != "I64" || !t.shape.empty() || t.bytes.size() != 8) return false;
   out = int64_t(get_le(t.bytes.data(), 8));

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "byhand/profile.h"
+#include "byhand/resume.h"
 #include "byhand/sequential.h"
 #include "file_util.h"
 
@@ -83,8 +84,51 @@ static void print_profile(Profiler& profiler, ProgressBar& bar) {
   std::fflush(stdout);
 }
 
+// The crash-safe side of fit (resume.h): the checkpoint folder, and where
+// the run stands when one is written or read.
+static TrainingProgress progress_now(int epoch, const DataLoader& train, int64_t batches_done,
+                                     double loss_sum, int64_t correct, int64_t seen,
+                                     double epoch_lr, const std::vector<EpochStats>& history) {
+  TrainingProgress p;
+  p.epoch = epoch;
+  p.loader_epoch = train.epoch();
+  p.batches_done = batches_done;
+  p.batch_size = train.batch_size();
+  p.num_batches = train.num_batches();
+  p.loss_sum = loss_sum;
+  p.epoch_lr = epoch_lr;
+  p.correct = correct;
+  p.seen = seen;
+  p.history = history;
+  return p;
+}
+
+// A checkpoint must have been written by this training set-up: same loader
+// batches, and an epoch fit will still train.
+static void check_resumable(const std::string& path, const TrainingProgress& p,
+                            const DataLoader& train, int epochs) {
+  if (p.batch_size != train.batch_size() || p.num_batches != train.num_batches())
+    throw std::runtime_error("resume: '" + path + "' was written with batch size " +
+                             std::to_string(p.batch_size) + " (" + std::to_string(p.num_batches) +
+                             " batches per epoch); this run has " +
+                             std::to_string(train.batch_size()) + " (" +
+                             std::to_string(train.num_batches()) +
+                             "): resume with the same data and --batch");
+  if (p.epoch > epochs)
+    throw std::runtime_error("resume: '" + path + "' is in epoch " + std::to_string(p.epoch) +
+                             ", past the " + std::to_string(epochs) +
+                             " epochs of this run: resume with at least as many --epochs");
+}
+
 std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer& optimizer,
                             DataLoader& train, DataLoader* val, const FitOptions& opts) {
+  if (opts.epochs < 0)
+    throw std::invalid_argument("fit: epochs must be >= 0, got " + std::to_string(opts.epochs));
+  if (opts.checkpoint_every < 0)
+    throw std::invalid_argument("fit: checkpoint_every must be >= 0, got " +
+                                std::to_string(opts.checkpoint_every));
+  if (opts.resume && opts.checkpoint_dir.empty())
+    throw std::invalid_argument("fit: resume needs a checkpoint folder (checkpoint_dir)");
   std::vector<EpochStats> history;
   Batch batch;
   // Nobody wants dL/d(images): let the first layers skip it (see layer.h).
@@ -94,10 +138,34 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
     explicit InputGradOff(Layer& l) : m(l), old(l.input_grad()) { m.set_input_grad(false); }
     ~InputGradOff() { m.set_input_grad(old); }
   } input_grad_off(model);
+
+  // Resuming: the newest good checkpoint sets the epoch and the batch to go
+  // on from, and everything the steps to come depend on (resume.h).
+  std::optional<CheckpointDir> checkpoints;
+  if (!opts.checkpoint_dir.empty()) checkpoints.emplace(opts.checkpoint_dir);
+  TrainingProgress resumed;
+  bool resuming = false;
+  if (opts.resume) {
+    const std::string path =
+        checkpoints->load_latest(model, optimizer, resumed, opts.schedulers);
+    if (path.empty()) {
+      if (opts.print) std::printf("resume: no checkpoint in '%s' yet: starting from the beginning\n",
+                                  opts.checkpoint_dir.c_str());
+    } else {
+      check_resumable(path, resumed, train, opts.epochs);
+      resuming = true;
+      history = resumed.history;
+      if (opts.print)
+        std::printf("resume: from '%s' (epoch %d, batch %lld of %lld, step %lld)\n", path.c_str(),
+                    resumed.epoch, (long long)resumed.batches_done,
+                    (long long)resumed.num_batches, (long long)optimizer.steps());
+    }
+  }
+
   // The profile (opts.profile_steps): steps 2 .. 1 + profile_steps of the
   // first epoch (the first step allocates every buffer, so it is left out).
   Profiler profiler;
-  for (int epoch = 1; epoch <= opts.epochs; ++epoch) {
+  for (int epoch = resuming ? resumed.epoch : 1; epoch <= opts.epochs; ++epoch) {
     std::optional<NanGuard> guard;  // over this epoch's training steps, not its evaluation
     if (opts.nan_guard && !detail::active_guard) guard.emplace();
     const double t0 = now_seconds();
@@ -109,7 +177,18 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
     int64_t correct = 0, seen = 0, step = 0;
     ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(opts.epochs),
                     opts.progress ? train.num_batches() : 0);
-    train.start_epoch();
+    if (resuming && epoch == resumed.epoch) {  // the epoch the checkpoint was in
+      train.set_epoch(resumed.loader_epoch);
+      train.start_epoch();
+      train.skip_batches(resumed.batches_done);
+      step = resumed.batches_done;
+      loss_sum = resumed.loss_sum;
+      correct = resumed.correct;
+      seen = resumed.seen;
+      s.lr = resumed.epoch_lr;
+    } else {
+      train.start_epoch();
+    }
     while (train.next(batch)) {
       if (epoch == 1 && step == 1 && opts.profile_steps > 0) profiler.start();
       if (guard) {
@@ -135,6 +214,11 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
       loss_sum += loss * double(batch.size());
       seen += batch.size();
       ++step;
+      if (checkpoints && opts.checkpoint_every > 0 &&
+          optimizer.steps() % opts.checkpoint_every == 0)
+        checkpoints->save(model, optimizer,
+                          progress_now(epoch, train, step, loss_sum, correct, seen, s.lr, history),
+                          opts.schedulers);
       if (opts.progress) {
         char extra[64];
         std::snprintf(extra, sizeof extra, "loss %.4f", loss_sum / double(seen));
@@ -164,6 +248,7 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
     if (!opts.history_csv.empty()) write_history_csv(opts.history_csv, history);
     if (opts.on_epoch) opts.on_epoch(s);
   }
+  if (checkpoints) checkpoints->save_final(model);
   return history;
 }
 

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
     cli.option("--opt", opt_name, "optimizer: sgd (with momentum) or adam (lr 1e-3 unless given)");
     cli.option("--momentum", momentum, "SGD momentum");
     cli.option("--history", history_csv, "write the per-epoch history to this CSV file");
+    cli.checkpoint_flags();
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
     if (opt_name == "adam") {

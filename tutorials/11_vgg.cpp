@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
     cli.option("--hidden", hidden, "width of the two hidden fully connected layers");
     cli.option("--momentum", momentum, "SGD momentum");
     cli.option("--out", out_dir, "folder for the history CSV and the PNG curves");
+    cli.checkpoint_flags();
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
     const bool batch_norm = !plain;
@@ -152,6 +153,7 @@ int main(int argc, char** argv) {
     FitOptions fo = lesson::fit_options(c);
     fo.history_csv = out_dir + "/history.csv";
     fo.after_step = [&] { schedule.step(); };
+    fo.schedulers = {&schedule};
     const double t0 = now_seconds();
     std::vector<EpochStats> history = fit(*model, criterion, optimizer, train, &val, fo);
     std::printf("training took %.0f s\n", now_seconds() - t0);

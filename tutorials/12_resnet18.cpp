@@ -221,6 +221,7 @@ int main(int argc, char** argv) {
     cli.option("--momentum", momentum, "SGD momentum");
     cli.option("--weight-decay", weight_decay, "L2 weight decay");
     cli.option("--out", out_dir, "folder for the history CSV and the PNG curves");
+    cli.checkpoint_flags();
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
     if (stem != "small" && stem != "torchvision")
@@ -285,6 +286,7 @@ int main(int argc, char** argv) {
     FitOptions fo = lesson::fit_options(c);
     fo.history_csv = out_dir + "/history.csv";
     fo.after_step = [&] { schedule.step(); };
+    fo.schedulers = {&schedule};
     const double t0 = now_seconds();
     std::vector<EpochStats> history = fit(*model, criterion, optimizer, train, &val, fo);
     const double train_seconds = now_seconds() - t0;

@@ -132,6 +132,7 @@ int main(int argc, char** argv) {
     cli.option("--classify", photo, "classify this photo with ImageNet weights, then stop");
     cli.option("--weights", weights, "with --classify: a torchvision ResNet-50 as safetensors");
     cli.option("--labels", labels, "with --classify: class names, one per line");
+    cli.checkpoint_flags();
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
     if (!photo.empty()) return classify(photo, weights, labels);

@@ -158,12 +158,26 @@ void Cli::parse(int argc, char** argv) {
   if (c.threads < 0) throw std::invalid_argument("--threads must be >= 0");
   if (c.subset < 0) throw std::invalid_argument("--subset must be >= 0");
   if (!(c.lr > 0)) throw std::invalid_argument("--lr must be > 0");
+  if (!c.checkpoint.empty() || c.resume) {
+    if (c.checkpoint.empty()) throw std::invalid_argument("--resume needs --checkpoint DIR");
+    if (c.checkpoint_every < 1) throw std::invalid_argument("--checkpoint-every must be >= 1");
+  } else if (given("--checkpoint-every")) {
+    throw std::invalid_argument("--checkpoint-every needs --checkpoint DIR");
+  }
   if (c.quick) {
-    c.epochs = 1;
+    if (!given("--epochs")) c.epochs = 1;
     if (!given("--batch")) c.batch = std::min<int64_t>(c.batch, 32);
   }
   set_num_threads(c.threads);
   manual_seed(c.seed);
+}
+
+void Cli::checkpoint_flags() {
+  Common& c = common;
+  option("--checkpoint", c.checkpoint,
+         "folder for crash-safe training checkpoints and final.safetensors (resume.h)");
+  option("--checkpoint-every", c.checkpoint_every, "optimizer steps between two checkpoints");
+  option("--resume", c.resume, "go on from the newest good checkpoint in --checkpoint DIR");
 }
 
 bool Cli::given(const std::string& flag) const {
@@ -291,6 +305,9 @@ byhand::FitOptions fit_options(const Common& c) {
   byhand::FitOptions fo;
   fo.epochs = c.epochs;
   fo.profile_steps = c.profile ? kProfileSteps : 0;
+  fo.checkpoint_dir = c.checkpoint;
+  fo.checkpoint_every = c.checkpoint_every;
+  fo.resume = c.resume;
   return fo;
 }
 

@@ -12,9 +12,17 @@
 //   --subset N          use only the first N training images
 //   --profile           every layer's forward and backward timed over a few
 //                       training steps, printed as a table (profile.h)
-//   --quick             a few hundred images and one epoch: a smoke test (CI);
-//                       the batch is capped at 32 unless --batch is given, so
-//                       that even a few hundred images make a few dozen steps
+//   --quick             a few hundred images and one epoch (unless --epochs is
+//                       given): a smoke test (CI); the batch is capped at 32
+//                       unless --batch is given, so that even a few hundred
+//                       images make a few dozen steps
+// Lessons that train one model also take (Cli::checkpoint_flags):
+//   --checkpoint DIR    crash-safe training: a checkpoint every
+//                       --checkpoint-every N steps, DIR/final.safetensors at
+//                       the end (resume.h)
+//   --resume            go on from the newest good checkpoint in DIR; a run
+//                       killed at any moment and resumed ends with the same
+//                       weights, bit for bit, as an uninterrupted one
 // and adds its own with cli.option(...). Errors (bad flags, missing data,
 // shape mismatches) print "error: ..." and exit with status 1.
 #pragma once
@@ -40,6 +48,9 @@ struct Common {
   int64_t subset = 0;  // 0: everything
   bool quick = false;
   bool profile = false;  // --profile: a per-layer time table (fit_options)
+  std::string checkpoint;          // --checkpoint DIR (checkpoint_flags)
+  int64_t checkpoint_every = 50;   // --checkpoint-every N
+  bool resume = false;             // --resume
 };
 
 class Cli {
@@ -55,6 +66,10 @@ class Cli {
   void option(const std::string& flag, int64_t& value, const std::string& help);
   void option(const std::string& flag, double& value, const std::string& help);
   void option(const std::string& flag, bool& value, const std::string& help);  // a switch
+
+  // Adds --checkpoint DIR, --checkpoint-every N and --resume (see the top),
+  // which fit_options() passes on to fit: for lessons that train one model.
+  void checkpoint_flags();
 
   // Parses argv; prints help and exits 0 on --help; throws on a bad flag.
   // Applies --threads and --seed (set_num_threads, manual_seed).

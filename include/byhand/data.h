@@ -156,6 +156,12 @@ class DataLoader {
   void set_epoch(int64_t e) { next_epoch_ = e; }
   // The epoch being served (-1 before the first start_epoch()).
   int64_t epoch() const { return epoch_; }
+  // Batches of the current epoch already served (resume.h saves it), and a
+  // jump past the first `n` batches of the epoch just started, without
+  // assembling them (resuming in the middle of an epoch). n must lie in
+  // [0, num_batches()]; std::invalid_argument otherwise.
+  int64_t batches_served() const;
+  void skip_batches(int64_t n);
 
   // Fills `batch` with the next batch and returns true; returns false once the
   // epoch is over. batch.x keeps its buffer from call to call (Tensor::resize),

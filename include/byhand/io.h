@@ -21,9 +21,8 @@
 // file of its own in the same directory ("<path>.tmp.<pid>.<n>"), are flushed
 // to the disk (fsync), and the temporary is then renamed over <path>.
 // rename() within a file system is atomic: a reader, or a crash, sees the old
-// file or the new one, never half of one. (The directory is not fsync'ed:
-// after a power cut the rename itself may be lost, which leaves the previous
-// checkpoint in place.) A save that fails removes its temporary and throws a
+// file or the new one, never half of one. The directory is then fsync'ed too,
+// so that after a power cut the new name is there as well. A save that fails removes its temporary and throws a
 // std::runtime_error naming the function, the path and the reason ("save_model:
 // cannot write 'ckpt/model.safetensors': the folder 'ckpt' does not exist
 // (...)"). Two programs, or two threads, saving to the same path at the same
@@ -93,9 +92,11 @@ void load_checkpoint(Layer& model, Optimizer& optimizer, const std::string& path
 // "optimizer."; the load below checks and loads them all or nothing, as
 // load_checkpoint does, and leaves the tensors whose names start with
 // `others_prefix` to the caller instead of calling them unexpected. `path`
-// is for the messages.
+// is for the messages; `more_problems`, what the caller found wrong with its
+// own entries, joins the list of the one error (nothing is loaded then).
 void add_checkpoint(SafetensorsFile& file, Layer& model, const Optimizer& optimizer);
 void load_checkpoint(Layer& model, Optimizer& optimizer, const SafetensorsFile& file,
-                     const std::string& path, const std::string& others_prefix);
+                     const std::string& path, const std::string& others_prefix,
+                     const std::vector<std::string>& more_problems = {});
 
 }  // namespace byhand

@@ -73,6 +73,7 @@
 #include <vector>
 
 #include "byhand/nan_guard.h"
+#include "byhand/random.h"
 #include "byhand/tensor.h"
 
 namespace byhand {
@@ -159,6 +160,11 @@ class Layer {
   // The same with PyTorch state_dict names: "<prefix><child>.<...>.<name>".
   std::vector<NamedParam> named_parameters(const std::string& prefix = "");
   int64_t num_parameters();
+
+  // The random generator this layer draws from while training (Dropout's
+  // masks), or null. A training checkpoint saves its state (resume.h), so
+  // that a resumed run draws the masks the uninterrupted one would have.
+  virtual Rng* own_rng() { return nullptr; }
 
   // The Params this layer registered itself, without its children's.
   const std::vector<Param*>& own_params() const { return params_; }

@@ -85,6 +85,21 @@ class Rng {
     return uint64_t(m >> 64);
   }
 
+  // The whole state, to save in a checkpoint and restore (resume.h): the
+  // four state words, and Box–Muller's kept value. A generator restored
+  // from state() goes on with exactly the numbers the original would draw.
+  struct State {
+    uint64_t s[4];
+    bool has_spare;
+    double spare;
+  };
+  State state() const { return {{s_[0], s_[1], s_[2], s_[3]}, has_spare_, spare_}; }
+  void set_state(const State& st) {
+    for (int i = 0; i < 4; ++i) s_[i] = st.s[i];
+    has_spare_ = st.has_spare;
+    spare_ = st.spare;
+  }
+
   // Fisher–Yates shuffle, the same permutation everywhere for the same seed.
   template <class T>
   void shuffle(std::vector<T>& v) {

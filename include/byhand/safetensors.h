@@ -117,6 +117,14 @@ SafeTensor encode_tensor(const Tensor& t, const std::string& dtype);
 // std::runtime_error for another dtype or more than 4 dimensions.
 Tensor decode_tensor(const SafeTensor& t);
 
+// Exact numbers of a program's own state (resume.h: counters, generator
+// states, the history), as 1-D I64 and F64 tensors, and back: false unless
+// `t` is a 1-D tensor of that dtype.
+SafeTensor int64_vector(const std::vector<int64_t>& values);
+bool int64_vector_values(const SafeTensor& t, std::vector<int64_t>& out);
+SafeTensor float64_vector(const std::vector<double>& values);
+bool float64_vector_values(const SafeTensor& t, std::vector<double>& out);
+
 // A counter as an I64 scalar (shape ()), and back: false unless `t` is one.
 SafeTensor int64_scalar(int64_t v);
 bool int64_scalar_value(const SafeTensor& t, int64_t& out);

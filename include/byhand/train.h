@@ -33,6 +33,8 @@
 
 namespace byhand {
 
+class LRScheduler;
+
 struct EvalResult {
   double loss = 0;      // mean cross-entropy over the examples
   double accuracy = 0;  // fraction in [0, 1] whose argmax logit is the label
@@ -78,6 +80,19 @@ struct FitOptions {
   // layer whose output is not finite). Left off when the caller has armed a
   // guard of its own.
   bool nan_guard = true;
+
+  // Crash-safe training (resume.h). With a checkpoint folder, fit writes a
+  // training checkpoint there every `checkpoint_every` optimizer steps (0:
+  // none during training) and the trained model as final.safetensors at the
+  // end. With resume, it first loads the newest good checkpoint of the
+  // folder, if there is one, and goes on from its step: killed at any moment
+  // and resumed, a run ends with the same weights, bit for bit, as one that
+  // was never interrupted. The LR schedulers stepped in the callbacks are
+  // listed here so that their position is saved and restored too.
+  std::string checkpoint_dir;
+  int64_t checkpoint_every = 0;
+  bool resume = false;
+  std::vector<LRScheduler*> schedulers;
 };
 
 std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer& optimizer,

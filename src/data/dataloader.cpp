@@ -119,6 +119,18 @@ bool DataLoader::next(Batch& batch) {
   return true;
 }
 
+int64_t DataLoader::batches_served() const {
+  return batch_size_ > 0 ? (position_ + batch_size_ - 1) / batch_size_ : 0;
+}
+
+void DataLoader::skip_batches(int64_t n) {
+  if (n < 0 || n > num_batches())
+    throw std::invalid_argument("DataLoader::skip_batches: " + std::to_string(n) +
+                                " batches, the epoch has " + std::to_string(num_batches()));
+  if (!running_) start_epoch();
+  position_ = std::min(n * batch_size_, size());
+}
+
 DataLoader::Iterator DataLoader::begin() {
   start_epoch();
   Iterator it(this);

@@ -26,6 +26,7 @@ class Dropout : public Layer {
   Shape output_shape(const Shape& input) const override { return input; }
   double p() const { return p_; }
   void seed(uint64_t s) { rng_.reseed(s); }
+  Rng* own_rng() override { return &rng_; }
   const Tensor& mask() const { return mask_; }
 
  protected:
