@@ -13,7 +13,7 @@
 #
 #   make bench                         everything (a few minutes)
 #   BENCH_RUNS=5 BENCH_ONLY=resnet make bench    more runs; one group only
-#                                      (mlp, conv, lenet, resnet)
+#                                      (mlp, conv, guard, lenet, resnet)
 set -u
 BUILD=${BUILD:-build}
 THREADS=${BENCH_THREADS:-2}
@@ -83,6 +83,32 @@ duel() {
 
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
+# guard_cost TITLE PROGRAM KEY: the NaN/Inf guard's cost (nan_guard.h), byhand
+# against itself: PROGRAM with the guard (as fit() runs) and with
+# --no-nan-guard, in turns, RUNS times each; best against best.
+guard_cost() {
+  local title=$1 program=$2 key=$3 run on="" off="" out
+  echo "== NaN guard cost: $title"
+  for ((run = 1; run <= RUNS; run++)); do
+    out=$("$BUILD/bench/$program" --threads "$THREADS") || { echo "$out"; exit 1; }
+    on+="$(result "$out" "$key") "
+    out=$("$BUILD/bench/$program" --threads "$THREADS" --no-nan-guard) || { echo "$out"; exit 1; }
+    off+="$(result "$out" "$key") "
+  done
+  awk -v on="$on" -v off="$off" -v runs="$RUNS" '
+    function best(list,   n, v, i, b, lo) {
+      n = split(list, v, " "); b = lo = v[1]
+      for (i = 2; i <= n; i++) { if (v[i] > b) b = v[i]; if (v[i] < lo) lo = v[i] }
+      printf "(runs %.0f-%.0f)", lo, b
+      return b
+    }
+    BEGIN {
+      printf "  images/s, best of %d runs each: guard on ", runs; a = best(on)
+      printf " %.0f, off ", a; b = best(off)
+      printf " %.0f\n  cost of the guard, best against best: %.1f%%\n\n", b, 100 * (b - a) / b
+    }'
+}
+
 if want mlp; then
   duel "MLP training throughput (Fashion-MNIST, one epoch after a warm-up, data in memory)" \
     "bench_mlp" "torch_mlp.py" "images/s|mlp_images_per_s|torch_mlp_images_per_s|higher"
@@ -93,6 +119,10 @@ if want conv; then
     "forward GFLOP/s|conv_fwd_gflops|torch_conv_fwd_gflops|higher" \
     "forward+backward GFLOP/s|conv_fwdbwd_gflops|torch_conv_fwdbwd_gflops|higher" \
     "forward+backward GFLOP/s, byhand's im2col road|conv_im2col_fwdbwd_gflops|torch_conv_fwdbwd_gflops|higher"
+fi
+if want guard; then
+  guard_cost "MLP training (bench_mlp)" bench_mlp mlp_images_per_s
+  guard_cost "LeNet-5 training (bench_lenet)" bench_lenet lenet_images_per_s
 fi
 if want lenet; then
   duel "LeNet-5 with batch norm, training throughput (batch 128, SGD momentum, one epoch after a warm-up)" \

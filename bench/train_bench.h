@@ -12,10 +12,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "byhand/data.h"
 #include "byhand/loss.h"
+#include "byhand/nan_guard.h"
 #include "byhand/ops.h"
 #include "byhand/optim.h"
 #include "byhand/profile.h"
@@ -25,11 +27,14 @@ namespace bench {
 
 constexpr int kWarmupBatches = 20;  // as bench/torch_common.py
 
-// --threads N --epochs E --batch B, with the given defaults, and --profile
-// (every layer timed over the timed epochs, profile.h; a table at the end).
+// --threads N --epochs E --batch B, with the given defaults, --profile
+// (every layer timed over the timed epochs, profile.h; a table at the end),
+// and --no-nan-guard (the NaN/Inf guard, nan_guard.h, is armed over the
+// steps as fit() arms it, unless this is given: run_bench.sh times both).
 struct TrainArgs {
   int threads = 2, epochs = 1, batch = 64;
   bool profile = false;
+  bool nan_guard = true;
 };
 
 inline TrainArgs parse_train_args(int argc, char** argv, TrainArgs defaults) {
@@ -37,6 +42,7 @@ inline TrainArgs parse_train_args(int argc, char** argv, TrainArgs defaults) {
   for (int i = 1; i < argc; ++i) {
     const bool value = i + 1 < argc;
     if (!std::strcmp(argv[i], "--profile")) a.profile = true;
+    else if (!std::strcmp(argv[i], "--no-nan-guard")) a.nan_guard = false;
     else if (!std::strcmp(argv[i], "--threads") && value) a.threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--epochs") && value) a.epochs = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--batch") && value) a.batch = std::atoi(argv[++i]);
@@ -73,6 +79,8 @@ inline void time_training(const std::string& label, const std::string& result_ke
   }
   byhand::Profiler profiler;
   if (args.profile) profiler.start();
+  std::optional<byhand::NanGuard> guard;
+  if (args.nan_guard) guard.emplace();
   const auto start = Clock::now();
   for (int e = 0; e < args.epochs; ++e) {
     loader.start_epoch();
@@ -80,10 +88,17 @@ inline void time_training(const std::string& label, const std::string& result_ke
       const auto t0 = Clock::now();
       if (!loader.next(b)) break;
       const auto t1 = Clock::now();
-      loss_sum += loss_fn.forward(model.forward(b.x), b.y);
+      if (guard) {  // what fit() does around each step
+        guard->set_step(e + 1, steps + 1, opt.steps() + 1, opt.lr());
+        guard->check_input(b.x);
+      }
+      const double loss = loss_fn.forward(model.forward(b.x), b.y);
+      loss_sum += loss;
       const auto t2 = Clock::now();
       opt.zero_grad();
-      model.backward(loss_fn.backward());
+      const byhand::Tensor& dlogits = loss_fn.backward();
+      if (guard) guard->check_loss(loss, dlogits);
+      model.backward(dlogits);
       const auto t3 = Clock::now();
       opt.step();
       const auto t4 = Clock::now();
@@ -97,10 +112,12 @@ inline void time_training(const std::string& label, const std::string& result_ke
     }
   }
   const double total = seconds(start, Clock::now());
-  std::printf("byhand %s, batch %d, %s, %d thread(s): %.2f s for %d epoch(s) after %d warm-up "
-              "batches, %.0f images/s (mean loss %.4f)\n",
-              label.c_str(), args.batch, opt.name().c_str(), args.threads, total, args.epochs,
-              kWarmupBatches, double(images) / total, loss_sum / double(steps));
+  guard.reset();
+  std::printf("byhand %s, batch %d, %s, %d thread(s), NaN guard %s: %.2f s for %d epoch(s) after "
+              "%d warm-up batches, %.0f images/s (mean loss %.4f)\n",
+              label.c_str(), args.batch, opt.name().c_str(), args.threads,
+              args.nan_guard ? "on" : "off", total, args.epochs, kWarmupBatches,
+              double(images) / total, loss_sum / double(steps));
   std::printf("  time split: data %.0f%%, forward+loss %.0f%%, backward %.0f%%, optimizer %.0f%%\n",
               100 * t_data / total, 100 * t_fwd / total, 100 * t_bwd / total, 100 * t_opt / total);
   std::printf("RESULT %s %.0f\n", result_key.c_str(), double(images) / total);

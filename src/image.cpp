@@ -297,11 +297,23 @@ Tensor to_gray(const Tensor& image) {
   return gray;
 }
 
+// An output image the transforms may allocate: at least 1x1, and no more
+// pixels than a decoded file may have (image_pixel_limit), so that a wrong
+// size is an error instead of an allocation of terabytes.
+static void check_output_size(const char* who, int64_t out_h, int64_t out_w) {
+  if (out_h < 1 || out_w < 1)
+    throw std::invalid_argument(std::string(who) + ": the output size must be at least 1x1, got " +
+                                std::to_string(out_h) + "x" + std::to_string(out_w));
+  if (out_h > image_pixel_limit() / out_w)
+    throw std::invalid_argument(std::string(who) + ": an output of " + std::to_string(out_h) +
+                                "x" + std::to_string(out_w) + " is over the limit of " +
+                                std::to_string(image_pixel_limit()) +
+                                " pixels (set_image_pixel_limit)");
+}
+
 Tensor resize_bilinear(const Tensor& image, int64_t out_h, int64_t out_w) {
   check_chw(image, "resize_bilinear");
-  if (out_h < 1 || out_w < 1)
-    throw std::invalid_argument("resize_bilinear: the output size must be at least 1x1, got " +
-                                std::to_string(out_h) + "x" + std::to_string(out_w));
+  check_output_size("resize_bilinear", out_h, out_w);
   const int64_t channels = image.dim(0), in_h = image.dim(1), in_w = image.dim(2);
   const std::vector<Tap> rows = bilinear_taps(in_h, out_h);
   const std::vector<Tap> cols = bilinear_taps(in_w, out_w);
@@ -333,7 +345,11 @@ Tensor upscale_nearest(const Tensor& image, int64_t factor) {
     throw std::invalid_argument("upscale_nearest: factor must be >= 1, got " +
                                 std::to_string(factor));
   const int64_t channels = image.dim(0), h = image.dim(1), w = image.dim(2);
+  if (factor > image_pixel_limit())
+    throw std::invalid_argument("upscale_nearest: factor " + std::to_string(factor) +
+                                " is over the pixel limit (set_image_pixel_limit)");
   const int64_t out_h = h * factor, out_w = w * factor;
+  check_output_size("upscale_nearest", out_h, out_w);
   Tensor out(Shape{channels, out_h, out_w});
   // Output pixel (y, x) shows input pixel (y / factor, x / factor).
   for (int64_t c = 0; c < channels; ++c)
@@ -374,10 +390,7 @@ Tensor crop(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w
 
 Tensor resize_shorter_then_crop(const Tensor& image, int64_t out_h, int64_t out_w) {
   check_chw(image, "resize_shorter_then_crop");
-  if (out_h < 1 || out_w < 1)
-    throw std::invalid_argument(
-        "resize_shorter_then_crop: the output size must be at least 1x1, got " +
-        std::to_string(out_h) + "x" + std::to_string(out_w));
+  check_output_size("resize_shorter_then_crop", out_h, out_w);
   const int64_t in_h = image.dim(1), in_w = image.dim(2);
   // One scale for both axes, the larger of the two needed, so that the
   // scaled image covers out_h x out_w; the other side overhangs and is cut.

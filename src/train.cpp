@@ -23,6 +23,10 @@ double now_seconds() {
 }
 
 int64_t count_correct(const Tensor& logits, const std::vector<int>& labels) {
+  if (logits.rank() != 2 || logits.dim(0) != int64_t(labels.size()))
+    throw std::invalid_argument("count_correct: logits of shape " + logits.shape().str() +
+                                " for " + std::to_string(labels.size()) +
+                                " labels; expected (N, C) with N = the number of labels");
   const int64_t N = logits.dim(0), C = logits.dim(1);
   int64_t correct = 0;
   for (int64_t n = 0; n < N; ++n) {

@@ -17,6 +17,8 @@ namespace byhand {
 
 // Threads used by GEMM and by OpenMP loops. Default: every core
 // (or $BYHAND_NUM_THREADS / $OMP_NUM_THREADS when set).
+// n = 0: every core. n outside [0, kMaxThreads] throws std::invalid_argument.
+constexpr int kMaxThreads = 1024;
 void set_num_threads(int n);
 int num_threads();
 

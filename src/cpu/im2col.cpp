@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 namespace byhand {
 namespace ops {
@@ -17,7 +19,25 @@ namespace ops {
 // more than it saves.
 static constexpr int64_t kParallelEntries = 1 << 15;
 
+// A geometry these functions can walk: positive sizes, padding >= 0, a
+// kernel that fits the padded image. Checked on every call (a few compares),
+// since a bad one would read and write outside the caller's buffers.
+static void check_geometry(const ConvGeometry& g, const char* who) {
+  const bool ok = g.channels >= 1 && g.height >= 1 && g.width >= 1 && g.kernel.h >= 1 &&
+                  g.kernel.w >= 1 && g.stride.h >= 1 && g.stride.w >= 1 && g.padding.h >= 0 &&
+                  g.padding.w >= 0 && g.kernel.h <= g.padded_height() &&
+                  g.kernel.w <= g.padded_width();
+  if (!ok)
+    throw std::invalid_argument(
+        std::string(who) + ": invalid geometry: image " + std::to_string(g.channels) + "x" +
+        std::to_string(g.height) + "x" + std::to_string(g.width) + ", kernel " +
+        std::to_string(g.kernel.h) + "x" + std::to_string(g.kernel.w) + ", stride " +
+        std::to_string(g.stride.h) + "x" + std::to_string(g.stride.w) + ", padding " +
+        std::to_string(g.padding.h) + "x" + std::to_string(g.padding.w));
+}
+
 void pad_image(const ConvGeometry& g, const real* image, real* padded) {
+  check_geometry(g, "pad_image");
   const int64_t H = g.height, W = g.width, ph = g.padding.h, pw = g.padding.w;
   const int64_t Hp = g.padded_height(), Wp = g.padded_width();
 #pragma omp parallel for if (g.padded_size() >= kParallelEntries)
@@ -36,6 +56,7 @@ void pad_image(const ConvGeometry& g, const real* image, real* padded) {
 }
 
 void crop_image(const ConvGeometry& g, const real* padded, real* image) {
+  check_geometry(g, "crop_image");
   const int64_t H = g.height, W = g.width, ph = g.padding.h, pw = g.padding.w;
   const int64_t Hp = g.padded_height(), Wp = g.padded_width();
 #pragma omp parallel for if (g.padded_size() >= kParallelEntries)
@@ -47,6 +68,7 @@ void crop_image(const ConvGeometry& g, const real* padded, real* image) {
 
 // cols[(c*kh + i)*kw + j][oh*Wo + ow] = xp[c][oh*sh + i][ow*sw + j]
 void im2col(const ConvGeometry& g, const real* padded, real* cols, int64_t ld) {
+  check_geometry(g, "im2col");
   const int64_t kh = g.kernel.h, kw = g.kernel.w, sh = g.stride.h, sw = g.stride.w;
   const int64_t Hp = g.padded_height(), Wp = g.padded_width();
   const int64_t Ho = g.out_height(), Wo = g.out_width();
@@ -74,6 +96,7 @@ void im2col(const ConvGeometry& g, const real* padded, real* cols, int64_t ld) {
 // of the same channel add into the same pixels, so the threads split the
 // channels, never the rows of one channel.
 void col2im(const ConvGeometry& g, const real* cols, real* padded, int64_t ld) {
+  check_geometry(g, "col2im");
   const int64_t kh = g.kernel.h, kw = g.kernel.w, sh = g.stride.h, sw = g.stride.w;
   const int64_t Hp = g.padded_height(), Wp = g.padded_width();
   const int64_t Ho = g.out_height(), Wo = g.out_width();

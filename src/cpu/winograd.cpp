@@ -11,11 +11,27 @@
 #include "byhand/winograd.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace byhand::winograd {
 
+// A tiling these functions can walk: positive sizes, padding >= 0, at least
+// one output. Checked on every call (a few compares): a bad
+// one would read and write outside the caller's buffers.
+static void check_tiling(const Tiling& g, const char* who) {
+  if (g.channels < 1 || g.height < 1 || g.width < 1 || g.padding.h < 0 ||
+      g.padding.w < 0 || g.out_height() < 1 || g.out_width() < 1)
+    throw std::invalid_argument(
+        std::string("winograd::") + who + ": invalid tiling: image " +
+        std::to_string(g.channels) + "x" + std::to_string(g.height) + "x" +
+        std::to_string(g.width) + ", padding " + std::to_string(g.padding.h) + "x" +
+        std::to_string(g.padding.w) + " (sizes >= 1, padding >= 0, an output of at least 1x1)");
+}
+
 void pad_input(const Tiling& g, const real* x, real* xp) {
+  check_tiling(g, "pad_input");
   const int64_t H = g.height, W = g.width, Hx = g.padded_height(), Wx = g.padded_width();
   const int64_t ph = g.padding.h, pw = g.padding.w;
   for (int64_t c = 0; c < g.channels; ++c) {
@@ -31,6 +47,7 @@ void pad_input(const Tiling& g, const real* x, real* xp) {
 }
 
 void crop_input(const Tiling& g, const real* xp, real* x) {
+  check_tiling(g, "crop_input");
   const int64_t H = g.height, W = g.width, Hx = g.padded_height(), Wx = g.padded_width();
   for (int64_t c = 0; c < g.channels; ++c)
     for (int64_t h = 0; h < H; ++h) {
@@ -126,6 +143,7 @@ void zero_tail(real* A, const Layout& L, int64_t channels, int64_t T) {
 // giving a[k][q], then the same down the columns.
 void transform_input(const Tiling& g, const real* xp, real* V, const Layout& L,
                      int64_t first_tile) {
+  check_tiling(g, "transform_input");
   const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Hx = g.padded_height(), Wx = g.padded_width();
   const int64_t plane = L.plane;
   for (int64_t c = 0; c < g.channels; ++c)
@@ -223,6 +241,7 @@ static inline __attribute__((always_inline)) OutputTile output_tile(const real* 
 
 void transform_output(const Tiling& g, int64_t C_out, const real* M, const Layout& L,
                       int64_t first_tile, const real* bias, real* y) {
+  check_tiling(g, "transform_output");
   const int64_t TH = g.tiles_h(), TW = g.tiles_w(), Ho = g.out_height(), Wo = g.out_width();
   const int64_t ldm = L.ld, plane = L.plane;  // plain: tile t at column t
   M += first_tile;

@@ -198,7 +198,10 @@ Dataset load_idx_set(const IdxSetInfo& info, const std::string& split, const std
 
 // ------------------------------------------------------------------ Dataset
 Dataset Dataset::subset(int64_t n) const {
-  if (n < 0 || n > size())
+  if (n < 0)
+    throw std::invalid_argument("Dataset::subset(" + std::to_string(n) +
+                                "): the number of examples must be >= 0");
+  if (n > size())
     throw std::runtime_error("Dataset::subset(" + std::to_string(n) +
                              "): " + display_name() + " has only " +
                              std::to_string(size()) + " examples");

@@ -5,6 +5,8 @@
 #include "byhand/layers/activation.h"
 
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 #include "byhand/ops.h"
 
@@ -38,6 +40,12 @@ void ReLU::backward_into(const Tensor& dy, Tensor& dx) {
 }
 
 // ---------------------------------------------------------------- LeakyReLU
+LeakyReLU::LeakyReLU(real negative_slope) : slope_(negative_slope) {
+  if (!std::isfinite(negative_slope))
+    throw std::invalid_argument("LeakyReLU: negative_slope must be a finite number, got " +
+                                std::to_string(negative_slope));
+}
+
 std::string LeakyReLU::name() const { return "LeakyReLU(" + std::to_string(slope_) + ")"; }
 
 // y = x if x > 0 else slope * x

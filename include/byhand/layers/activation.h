@@ -31,7 +31,8 @@ class ReLU : public Elementwise {
 
 class LeakyReLU : public Elementwise {
  public:
-  explicit LeakyReLU(real negative_slope = real(0.01)) : slope_(negative_slope) {}
+  // A slope that is not a finite number throws std::invalid_argument.
+  explicit LeakyReLU(real negative_slope = real(0.01));
   std::string name() const override;
   real negative_slope() const { return slope_; }
  protected:
