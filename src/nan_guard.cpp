@@ -8,6 +8,9 @@
 #include <type_traits>
 
 #include "byhand/layer.h"
+#include "byhand/ops.h"
+
+#include <omp.h>
 
 namespace byhand {
 
@@ -35,8 +38,20 @@ static bool block_has_nonfinite(const real* p, int64_t n) {
 
 int64_t first_nonfinite(const real* p, int64_t n) {
   constexpr int64_t kBlock = 4096;
-  for (int64_t begin = 0; begin < n; begin += kBlock) {
-    const int64_t len = std::min(kBlock, n - begin);
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  // A large tensor (a layer's weight gradient) is read by every thread, a
+  // share each: the scan is bound by memory bandwidth, which one core alone
+  // does not saturate. Only when something is found is it searched again,
+  // block by block, for the first index.
+  if (n >= ops::kParallelMin && !omp_in_parallel()) {
+    int any = 0;
+#pragma omp parallel for reduction(| : any)
+    for (int64_t b = 0; b < blocks; ++b)
+      any |= block_has_nonfinite(p + b * kBlock, std::min(kBlock, n - b * kBlock));
+    if (!any) return -1;
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t begin = b * kBlock, len = std::min(kBlock, n - begin);
     if (!block_has_nonfinite(p + begin, len)) continue;
     for (int64_t i = begin; i < begin + len; ++i)
       if (!std::isfinite(p[i])) return i;
