@@ -109,4 +109,5 @@ plots:
 clean:
 	rm -rf $(BUILD)
 
+include fuzz/fuzz.mk
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
