@@ -34,6 +34,7 @@ void Layer::begin_backward(const Tensor& dy) {
 // a NanGuard is armed. The guard looks after the layer (and its children)
 // ran, so the first layer it finds at fault is the first in execution order.
 const Tensor& Layer::watched_forward(const Tensor& x) {
+  if (detail::active_guard) detail::active_guard->before_forward(*this, x);
   const Tensor& y = detail::active_profiler ? timed_forward(x) : forward_impl(x);
   if (detail::active_guard) detail::active_guard->after_forward(*this, x, y);
   return y;

@@ -72,6 +72,7 @@ NanGuard::~NanGuard() {
 }
 
 void NanGuard::set_step(int epoch, int64_t batch, int64_t step, double lr) {
+  flush();  // the step before's, said with its own numbers
   epoch_ = epoch;
   batch_ = batch;
   step_ = step;
@@ -140,14 +141,22 @@ void NanGuard::remember(const Tensor& t) {
   ++checked_count_;
 }
 
+void NanGuard::vouch_for(const Tensor& t) {
+  last_data_ = t.data();
+  last_numel_ = t.numel();
+}
+
 void NanGuard::check_input(const Tensor& x) {
+  flush();
   const int64_t i = first_nonfinite(x.data(), x.numel());
   if (i >= 0)
     stop(std::string(kind_of(x[i])) + " in the input batch (" + element(i, x) + ")",
          " The data holds it: no layer has run yet.");
+  remember(x);  // the first layer's input: verified
 }
 
 void NanGuard::check_loss(double loss, const Tensor& dlogits) {
+  flush();
   if (!std::isfinite(loss))
     stop("the loss is " + std::string(std::isnan(loss) ? "NaN" : "Inf"),
          " Every layer's output was finite: the loss itself overflowed (logits too large).");
@@ -158,11 +167,10 @@ void NanGuard::check_loss(double loss, const Tensor& dlogits) {
          "");
 }
 
-void NanGuard::after_forward(const Layer& layer, const Tensor& x, const Tensor& y) {
-  if (already_checked(y)) return;
+void NanGuard::scan_output(const Layer& layer, const std::string& input_state, const Tensor& y) {
   const int64_t i = first_nonfinite(y.data(), y.numel());
   if (i >= 0) {
-    std::string detail = " Its input was " + census(x) + ".";
+    std::string detail = " Its input was " + input_state + ".";
     detail += own_params_note(layer, /*gradients=*/false);
     stop(std::string(kind_of(y[i])) + " in the forward output of " + layer.who() + " (" +
              element(i, y) + ")",
@@ -171,7 +179,39 @@ void NanGuard::after_forward(const Layer& layer, const Tensor& x, const Tensor& 
   remember(y);
 }
 
+void NanGuard::flush() {
+  if (!pending_.layer) return;
+  const Pending p = pending_;
+  pending_ = {};
+  scan_output(*p.layer, "finite", *p.y);
+}
+
+// The pending output waits only for the layer it feeds; anything else (or
+// the producer itself again, about to overwrite it) has it scanned first.
+void NanGuard::before_forward(const Layer& layer, const Tensor& x) {
+  if (pending_.layer && (!is_pending(x) || pending_.layer == &layer)) flush();
+}
+
+void NanGuard::after_forward(const Layer& layer, const Tensor& x, const Tensor& y) {
+  if (is_pending(x) && layer.last_input_finite()) {  // proven by this layer's own sums
+    pending_ = {};
+    vouch_for(x);
+  }
+  flush();
+  if (already_checked(y)) return;
+  if (!already_checked(x)) {  // an input nobody verified: read both now
+    scan_output(layer, census(x), y);
+    return;
+  }
+  if (layer.keeps_finite_forward() || layer.last_output_finite()) {
+    vouch_for(y);  // finite in, so finite out
+    return;
+  }
+  pending_ = {&layer, &y};
+}
+
 void NanGuard::after_backward(const Layer& layer, const Tensor& dy, const Tensor& dx) {
+  flush();
   // The parameter gradients this backward accumulated into: a layer with
   // children has none of its own (each child's door checked its own).
   for (const Param* p : layer.own_params()) {
@@ -184,6 +224,10 @@ void NanGuard::after_backward(const Layer& layer, const Tensor& dy, const Tensor
                own_params_note(layer, /*gradients=*/false));
   }
   if (dx.numel() == 0 || already_checked(dx)) return;
+  if (layer.keeps_finite_backward() && already_checked(dy)) {
+    vouch_for(dx);
+    return;
+  }
   const int64_t i = first_nonfinite(dx.data(), dx.numel());
   if (i >= 0)
     stop(std::string(kind_of(dx[i])) + " in the input gradient dx of " + layer.who() + " (" +

@@ -113,7 +113,8 @@ TEST_CASE("NanGuard: a non-finite dx is named, and dy's state said", "[nan_guard
                           Catch::Contains("dy) was not finite"));
 }
 
-TEST_CASE("NanGuard: each tensor is scanned once, a block's own sum is scanned", "[nan_guard]") {
+TEST_CASE("NanGuard: each tensor is scanned once; finite in, finite out is not rescanned",
+          "[nan_guard]") {
   manual_seed(4);
   Sequential net;
   net.add<Linear>(4, 3);
@@ -122,19 +123,67 @@ TEST_CASE("NanGuard: each tensor is scanned once, a block's own sum is scanned",
   Tensor x({2, 4}, {1, 2, 3, 4, 5, 6, 7, 8});
   NanGuard guard;
   net.forward(x);
-  // Three outputs; Sequential's is its last child's and is not read again.
-  REQUIRE(guard.tensors_checked() == 3);
+  // The two Linear outputs. ReLU's input is the tensor just verified, and
+  // ReLU keeps finite numbers finite; Sequential's output is its last
+  // child's, already read.
+  REQUIRE(guard.tensors_checked() == 2);
   net.backward(Tensor({2, 2}, {1, 1, 1, 1}));
-  // Backward: 2 x (weight, bias) gradients + 3 dx.
-  REQUIRE(guard.tensors_checked() == 3 + 4 + 3);
+  // Backward: 2 x (weight, bias) gradients and the two Linear dx.
+  REQUIRE(guard.tensors_checked() == 2 + 4 + 2);
 
-  BasicBlock block(2, 2);
-  Tensor img({1, 2, 4, 4});
-  for (int64_t i = 0; i < img.numel(); ++i) img[i] = real(i % 7) / 7;
+  // A ReLU fed a tensor nobody verified scans its output.
+  ReLU alone;
   const int64_t before = guard.tensors_checked();
+  alone.forward(x);
+  REQUIRE(guard.tensors_checked() == before + 1);
+  // A residual block in training: each convolution's output is proven
+  // finite by the batch norm it feeds (its sums), and the batch norm's
+  // output by their bound; only the ReLU after the block's own sum is read.
+  Tensor img({2, 2, 4, 4});
+  for (int64_t i = 0; i < img.numel(); ++i) img[i] = real(i % 7) / 7;
+  guard.check_input(img);
+  BasicBlock block(2, 2);
+  const int64_t at_block = guard.tensors_checked();
   block.forward(img);
-  // conv1, bn1, relu, conv2, bn2, then the block's sum (and its relu).
-  REQUIRE(guard.tensors_checked() - before >= 6);
+  REQUIRE(guard.tensors_checked() - at_block == 1);
+  // A layer whose sums can overflow (average pooling) is read, at the next
+  // door (here the loss).
+  AvgPool2d avg(2);
+  const int64_t at_avg = guard.tensors_checked();
+  avg.forward(block.output());
+  REQUIRE(guard.tensors_checked() == at_avg);
+  guard.check_loss(0.0, Tensor({1, 1}));
+  REQUIRE(guard.tensors_checked() == at_avg + 1);
+}
+
+TEST_CASE("NanGuard: a deferred scan still names the layer that produced the value",
+          "[nan_guard]") {
+  manual_seed(7);
+  Tensor img({2, 1, 5, 5});
+  for (int64_t i = 0; i < img.numel(); ++i) img[i] = real(i % 5) / 5;
+  SECTION("a convolution's NaN, seen by the batch norm's sums") {
+    Sequential net;
+    net.add_named<Conv2d>("conv", 1, 2, 3);
+    net.add_named<BatchNorm2d>("bn", 2);
+    net.add<ReLU>();
+    static_cast<Conv2d&>(net["conv"]).weight.value[0] = kNaN;
+    NanGuard guard;
+    guard.check_input(img);
+    REQUIRE_THROWS_WITH(net.forward(img),
+                        Catch::Contains("NaN in the forward output of Conv2d(1, 2") &&
+                            Catch::Contains("'conv'") && Catch::Contains("Its input was finite"));
+  }
+  SECTION("a -Inf that the ReLU after it would turn into 0") {
+    Sequential net;
+    net.add<Flatten>();
+    net.add_named<Linear>("fc", 25, 3);
+    net.add<ReLU>();
+    auto& fc = static_cast<Linear&>(net["fc"]);
+    fc.weight.value[0] = -std::numeric_limits<real>::infinity();
+    NanGuard guard;
+    guard.check_input(img);
+    REQUIRE_THROWS_WITH(net.forward(img), Catch::Contains("in the forward output of Linear(25, 3) 'fc'"));
+  }
 }
 
 // Every layer lets a NaN in its input through to its output, as PyTorch's do

@@ -166,6 +166,19 @@ class Layer {
   // that a resumed run draws the masks the uninterrupted one would have.
   virtual Rng* own_rng() { return nullptr; }
 
+  // Whether a finite input always gives a finite output (forward) and a
+  // finite dy a finite dx (backward): ReLU's max(0, x) does, a convolution's
+  // sums can overflow and do not. The NaN guard (nan_guard.h) then need not
+  // scan what such a layer produced from a tensor it has just verified.
+  // Claim it only when it holds for every finite input, extremes included.
+  virtual bool keeps_finite_forward() const { return false; }
+  virtual bool keeps_finite_backward() const { return false; }
+  // What the last forward proved along the way, for the same purpose: that
+  // every number of its input was finite, and that its output is (batch
+  // norm's per-channel sums, computed anyway, prove both in training).
+  virtual bool last_input_finite() const { return false; }
+  virtual bool last_output_finite() const { return false; }
+
   // The Params this layer registered itself, without its children's.
   const std::vector<Param*>& own_params() const { return params_; }
 

@@ -18,10 +18,20 @@
 //   rate 0.1. Its input was finite ...
 //   What to try: a smaller learning rate (--lr), ...
 //
-// A tensor that was already checked is not checked again: Sequential hands
-// on its last child's output, and its first child's dx, so only the child's
-// door looks. A block's own output (the sum of its two branches) is new and
-// is checked at the block's door.
+// Nothing is read twice, and nothing is read that is already known finite:
+//   - Sequential hands on its last child's output and its first child's dx:
+//     only the child's door reads them. A block's own output (the sum of its
+//     two branches) is new and is read at the block's door.
+//   - A layer that keeps finite numbers finite (ReLU, max pooling, Flatten:
+//     Layer::keeps_finite_*), fed the tensor just verified: finite in,
+//     finite out.
+//   - Batch norm in training sums every channel of its input, in double,
+//     anyway: the sums are finite exactly when the input is, and they bound
+//     the output (batchnorm.cpp). So a layer's output is scanned at the next
+//     door, not its own: if that door is a batch norm whose sums proved it
+//     finite (the convolutions of every ResNet and of LeNet), it is never
+//     read again. The first bad value still stops training at the layer
+//     that produced it: the scan happens before anything after it runs.
 //
 // The check reads each tensor once more, without branching per element (an
 // OR of "exponent bits all ones" over the bit patterns, which the compiler
@@ -86,6 +96,7 @@ class NanGuard {
   void check_loss(double loss, const Tensor& dlogits);
 
   // The doors' checks (layer.cpp); throw NonFiniteError.
+  void before_forward(const Layer& layer, const Tensor& x);
   void after_forward(const Layer& layer, const Tensor& x, const Tensor& y);
   void after_backward(const Layer& layer, const Tensor& dy, const Tensor& dx);
 
@@ -96,7 +107,21 @@ class NanGuard {
   [[noreturn]] void stop(const std::string& what, const std::string& detail) const;
   std::string where() const;
   bool already_checked(const Tensor& t) const;
-  void remember(const Tensor& t);
+  void remember(const Tensor& t);  // scanned: finite
+  void vouch_for(const Tensor& t);  // finite without a scan (keeps_finite_*)
+  void scan_output(const Layer& layer, const std::string& input_state, const Tensor& y);
+  void flush();  // scans the pending output, if any
+  // An output whose scan waits for the next door: the layer it feeds may
+  // prove it finite for free (last_input_finite). Only an output computed
+  // from a verified input waits (so the message can say the input was
+  // finite without keeping a pointer to it); y is the layer's own buffer.
+  struct Pending {
+    const Layer* layer = nullptr;  // null: none
+    const Tensor* y = nullptr;
+  } pending_;
+  bool is_pending(const Tensor& t) const {
+    return pending_.layer && pending_.y->data() == t.data() && pending_.y->numel() == t.numel();
+  }
   int epoch_ = 0;
   int64_t batch_ = 0, step_ = 0;
   double lr_ = 0;

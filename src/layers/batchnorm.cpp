@@ -251,6 +251,37 @@ void BatchNorm::forward_into(const Tensor& x, Tensor& y) {
     }
   }
   if (training_ && track_running_stats_) num_batches_tracked.value[0] += 1;
+  check_finite(M);
+}
+
+// What the sums prove, for the NaN guard (layer.h), at the cost of a loop
+// over the C channels. Per channel, with d = x - K:
+//   - x is finite exactly when sum d and sum d^2 are: a NaN or Inf among the
+//     d makes both sums NaN or Inf. (A sum can also overflow from finite
+//     values; then the guard scans x itself, so a false alarm costs a scan.)
+//   - every |d| <= sqrt(sum d^2), so |x - mu| <= |d| + |mean d| <= 2 sqrt(sum d^2),
+//     plus the rounding of mu to a float (relative 2^-24; 1e-6 |mu| covers it);
+//   - so |y| <= |gamma| * (2 sqrt(sum d^2) + 1e-6 |mu|) * rstd + |beta| =: B.
+// When B is far below the largest float, no step of y = g * ((x - mu) * r) + b
+// can overflow, and y is finite without being read again.
+void BatchNorm::check_finite(int64_t M) {
+  input_finite_ = output_finite_ = false;
+  if (!used_batch_stats_ || M < 2) return;
+  const double* sum_d = channel_sums_.data();
+  const double* sum_d2 = sum_d + channels_;
+  constexpr double kFarBelowMax = 1e37;  // float's largest is 3.4e38
+  bool finite = true, bounded = true;
+  for (int64_t c = 0; c < channels_; ++c) {
+    finite = finite && std::isfinite(sum_d[c]) && std::isfinite(sum_d2[c]);
+    if (!finite) break;
+    const double g = affine_ ? std::abs(double(weight.value[c])) : 1.0;
+    const double b = affine_ ? std::abs(double(bias.value[c])) : 0.0;
+    const double bound =
+        g * (2 * std::sqrt(sum_d2[c]) + 1e-6 * std::abs(double(mean_[c]))) * double(rstd_[c]) + b;
+    bounded = bounded && bound < kFarBelowMax;  // false for NaN or Inf too
+  }
+  input_finite_ = finite;
+  output_finite_ = finite && bounded;
 }
 
 // ---------------------------------------------------------------- backward

@@ -11,14 +11,21 @@
 // every activation maps NaN to NaN.)
 #pragma once
 
+#include <cmath>
+
 #include "byhand/layer.h"
 
 namespace byhand {
 
-// Base for the four: output shape = input shape, any rank.
+// Base for the four: output shape = input shape, any rank. Each maps finite
+// numbers to finite numbers both ways (max(0, x); a slope of at most 1; a
+// sigmoid's or tanh's derivative at most 1/4 or 1 times dy), so the NaN
+// guard skips what they produce from a verified tensor (layer.h).
 class Elementwise : public Layer {
  public:
   Shape output_shape(const Shape& input) const override { return input; }
+  bool keeps_finite_forward() const override { return true; }
+  bool keeps_finite_backward() const override { return true; }
 };
 
 class ReLU : public Elementwise {
@@ -35,6 +42,9 @@ class LeakyReLU : public Elementwise {
   explicit LeakyReLU(real negative_slope = real(0.01));
   std::string name() const override;
   real negative_slope() const { return slope_; }
+  // A slope above 1 in size can overflow a finite input.
+  bool keeps_finite_forward() const override { return std::abs(slope_) <= 1; }
+  bool keeps_finite_backward() const override { return std::abs(slope_) <= 1; }
  protected:
   void forward_into(const Tensor& x, Tensor& y) override;
   void backward_into(const Tensor& dy, Tensor& dx) override;

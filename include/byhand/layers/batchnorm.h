@@ -75,6 +75,12 @@ class BatchNorm : public Layer {
   const Tensor& mean() const { return mean_; }
   const Tensor& rstd() const { return rstd_; }
 
+  // For the NaN guard (layer.h), from the last forward's sums (see
+  // batchnorm.cpp, check_finite): in training, whether x held only finite
+  // numbers, and whether y is then bounded far below the largest float.
+  bool last_input_finite() const override { return input_finite_; }
+  bool last_output_finite() const override { return output_finite_; }
+
   Param weight{"weight"};  // gamma, (C); empty when affine = false
   Param bias{"bias"};      // beta,  (C); empty when affine = false
   Buffer running_mean{"running_mean"};                // (C); empty without tracking
@@ -98,6 +104,8 @@ class BatchNorm : public Layer {
   bool affine_, track_running_stats_;
 
   bool used_batch_stats_ = false;  // whether the last forward normalised with the batch's stats
+  bool input_finite_ = false, output_finite_ = false;  // last_input_finite, last_output_finite
+  void check_finite(int64_t M);
   Tensor mean_;   // (C): mu of the last forward (batch or running)
   Tensor rstd_;   // (C): 1/sqrt(var + eps) of the last forward
 

@@ -12,6 +12,8 @@ namespace byhand {
 class Flatten : public Layer {
  public:
   std::string name() const override { return "Flatten"; }
+  bool keeps_finite_forward() const override { return true; }  // a copy
+  bool keeps_finite_backward() const override { return true; }
   Shape output_shape(const Shape& input) const override;
  protected:
   void forward_into(const Tensor& x, Tensor& y) override;

@@ -80,6 +80,13 @@ class MaxPool2d : public Pool2d {
  public:
   explicit MaxPool2d(Size2 kernel_size, Size2 stride = 0, Size2 padding = 0);
   std::string name() const override;
+  // The maximum of finite numbers is one of them. Backward adds each dy to
+  // its window's winner: a sum only where windows overlap (which could
+  // overflow), a plain copy where they do not.
+  bool keeps_finite_forward() const override { return true; }
+  bool keeps_finite_backward() const override {
+    return stride_.h >= kernel_.h && stride_.w >= kernel_.w;
+  }
   // Where each output's maximum came from: the flat index h * W + w inside
   // its (H, W) input plane, one per output element, (N, C, Ho, Wo) in
   // row-major order (PyTorch's return_indices=True gives the same numbers).
