@@ -63,7 +63,7 @@ std::string looks_like(std::string_view b) {
   if (starts_with(b, "#?RADIANCE") || starts_with(b, "#?RGBE")) return "a Radiance HDR file";
   if (starts_with(b, "8BPS")) return "a Photoshop (PSD) file";
   if (starts_with(b, "S\x80\xf6\x34")) return "a Softimage PIC file";
-  if (starts_with(b, "RIFF") && b.substr(8, 4) == "WEBP") return "a WebP file";
+  if (starts_with(b, "RIFF") && b.size() >= 12 && b.substr(8, 4) == "WEBP") return "a WebP file";
   if (starts_with(b, std::string_view("II*\0", 4)) || starts_with(b, std::string_view("MM\0*", 4)))
     return "a TIFF file";
   if (b.size() >= 2 && b[0] == 'P' && std::string_view("12347").find(b[1]) != std::string::npos)
