@@ -80,7 +80,10 @@ inline void time_training(const std::string& label, const std::string& result_ke
   byhand::Profiler profiler;
   if (args.profile) profiler.start();
   std::optional<byhand::NanGuard> guard;
-  if (args.nan_guard) guard.emplace();
+  if (args.nan_guard) {
+    guard.emplace();
+    guard->watch(model);
+  }
   const auto start = Clock::now();
   for (int e = 0; e < args.epochs; ++e) {
     loader.start_epoch();

@@ -118,12 +118,12 @@ static std::string element(int64_t i, const Tensor& t) {
 }
 
 // What the layer's own parameters hold, when that explains the failure.
-static std::string own_params_note(const Layer& layer, bool gradients) {
+static std::string own_params_note(const Layer& layer) {
   std::string note;
   for (const Param* p : layer.own_params()) {
-    const Tensor& t = gradients ? p->grad : p->value;
+    const Tensor& t = p->value;
     if (t.numel() == 0 || first_nonfinite(t.data(), t.numel()) < 0) continue;
-    note += " Its parameter '" + p->name + "'" + (gradients ? "'s gradient" : "") + " is " +
+    note += " Its parameter '" + p->name + "' is " +
             census(t) + ".";
   }
   return note;
@@ -171,7 +171,7 @@ void NanGuard::scan_output(const Layer& layer, const std::string& input_state, c
   const int64_t i = first_nonfinite(y.data(), y.numel());
   if (i >= 0) {
     std::string detail = " Its input was " + input_state + ".";
-    detail += own_params_note(layer, /*gradients=*/false);
+    detail += own_params_note(layer);
     stop(std::string(kind_of(y[i])) + " in the forward output of " + layer.who() + " (" +
              element(i, y) + ")",
          detail);
@@ -210,19 +210,34 @@ void NanGuard::after_forward(const Layer& layer, const Tensor& x, const Tensor& 
   pending_ = {&layer, &y};
 }
 
+void NanGuard::watch(Layer& model) {
+  param_names_.clear();
+  for (const auto& [path, layer] : named_modules(model))
+    for (const Param* p : layer->own_params())
+      param_names_[p] = "'" + (path.empty() ? p->name : path + "." + p->name) + "' of " +
+                        layer->who();
+}
+
+void NanGuard::after_update(const Param& p, const std::string& optimizer, double lr,
+                            bool grad_bad) {
+  const auto it = param_names_.find(&p);
+  const std::string name = it != param_names_.end() ? it->second : "'" + p.name + "'";
+  if (grad_bad) {
+    const int64_t i = first_nonfinite(p.grad.data(), p.grad.numel());
+    stop(std::string(i >= 0 ? kind_of(p.grad[i]) : "NaN") + " in the gradient of parameter " +
+             name + " (" + element(std::max<int64_t>(i, 0), p.grad) +
+             "), from the backward pass",
+         " The " + optimizer + " update that read it has run, so the parameter now holds NaN"
+         " or Inf too (the other parameters of this step were not updated).");
+  }
+  stop("the " + optimizer + " update made parameter " + name + " " + census(p.value) +
+           ", from a finite gradient (lr " + std::to_string(lr) +
+           " times the update overflowed)",
+       "");
+}
+
 void NanGuard::after_backward(const Layer& layer, const Tensor& dy, const Tensor& dx) {
   flush();
-  // The parameter gradients this backward accumulated into: a layer with
-  // children has none of its own (each child's door checked its own).
-  for (const Param* p : layer.own_params()) {
-    const int64_t i = first_nonfinite(p->grad.data(), p->grad.numel());
-    ++checked_count_;
-    if (i >= 0)
-      stop(std::string(kind_of(p->grad[i])) + " in the gradient of parameter '" + p->name +
-               "' of " + layer.who() + " (" + element(i, p->grad) + "), in the backward pass",
-           " The gradient coming in (dy) was " + census(dy) + "." +
-               own_params_note(layer, /*gradients=*/false));
-  }
   if (dx.numel() == 0 || already_checked(dx)) return;
   if (layer.keeps_finite_backward() && already_checked(dy)) {
     vouch_for(dx);
@@ -233,7 +248,7 @@ void NanGuard::after_backward(const Layer& layer, const Tensor& dy, const Tensor
     stop(std::string(kind_of(dx[i])) + " in the input gradient dx of " + layer.who() + " (" +
              element(i, dx) + "), in the backward pass",
          " The gradient coming in (dy) was " + census(dy) + "." +
-             own_params_note(layer, /*gradients=*/false));
+             own_params_note(layer));
   remember(dx);
 }
 

@@ -7,9 +7,12 @@
 // which depend only on the step count, are computed in double, as PyTorch
 // computes them in Python.
 #include "byhand/optim.h"
+#include "byhand/nan_guard.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 #include <stdexcept>
 #include <unordered_set>
 #include <utility>
@@ -88,9 +91,19 @@ void Optimizer::step() {
     for (Param* p : g.params) {
       ParamState& s = state_[k++];
       ++s.step;
-      update(*p, s, g);
+      const int seen = update(*p, s, g);
+      if (seen && detail::active_guard)
+        detail::active_guard->after_update(*p, name(), g.lr, (seen & kGradNotFinite) != 0);
     }
   ++steps_;
+}
+
+int Optimizer::not_finite(real v) {
+  using Bits = std::conditional_t<sizeof(real) == 4, uint32_t, uint64_t>;
+  constexpr Bits kExponent = sizeof(real) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+  Bits b;
+  std::memcpy(&b, &v, sizeof b);
+  return (b & kExponent) == kExponent;
 }
 
 void Optimizer::set_steps(int64_t steps) {
@@ -194,19 +207,23 @@ SGD::SGD(ParamGroups groups, double momentum, double dampening, bool nesterov)
 //   later:       b = momentum * b + (1 - dampening) * g
 //   d = nesterov ? g + momentum * b : b      (Nesterov looks one step ahead)
 //   w -= lr * d
-void SGD::update(Param& p, ParamState& state, const ParamGroup& group) {
+int SGD::update(Param& p, ParamState& state, const ParamGroup& group) {
   const int64_t n = p.value.numel();
   real* w = p.value.data();
   const real* grad = p.grad.data();
   const real lr = real(group.lr), weight_decay = real(group.weight_decay);
+  int bad_grad = 0, bad_value = 0;  // what the loop saw (update's contract)
 
   if (momentum_ == 0) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelUpdate)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelUpdate) \
+    reduction(| : bad_grad, bad_value)
     for (int64_t i = 0; i < n; ++i) {
       const real g = grad[i] + weight_decay * w[i];
       w[i] -= lr * g;
+      bad_grad |= not_finite(grad[i]);
+      bad_value |= not_finite(w[i]);
     }
-    return;
+    return (bad_grad ? kGradNotFinite : 0) | (bad_value ? kValueNotFinite : 0);
   }
 
   // PyTorch's test is "no buffer yet", which also holds right after a restore
@@ -216,13 +233,17 @@ void SGD::update(Param& p, ParamState& state, const ParamGroup& group) {
   real* b = state.get("momentum_buffer").data();
   const real momentum = real(momentum_), one_minus_dampening = real(1 - dampening_);
   const bool nesterov = nesterov_;
-#pragma omp parallel for simd schedule(static) if (n >= kParallelUpdate)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelUpdate) \
+    reduction(| : bad_grad, bad_value)
   for (int64_t i = 0; i < n; ++i) {
     const real g = grad[i] + weight_decay * w[i];
     b[i] = first ? g : momentum * b[i] + one_minus_dampening * g;
     const real d = nesterov ? g + momentum * b[i] : b[i];
     w[i] -= lr * d;
+    bad_grad |= not_finite(grad[i]);
+    bad_value |= not_finite(w[i]);
   }
+  return (bad_grad ? kGradNotFinite : 0) | (bad_value ? kValueNotFinite : 0);
 }
 
 // ---------------------------------------------------------------- RMSprop
@@ -260,9 +281,11 @@ struct RMSpropCoefficients {
 };
 
 template <bool kCentered, bool kMomentum>
-void rmsprop_loop(int64_t n, real* w, const real* grad, real* s, real* a, real* b,
-                  const RMSpropCoefficients c) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelUpdate)
+int rmsprop_loop(int64_t n, real* w, const real* grad, real* s, real* a, real* b,
+                 const RMSpropCoefficients c) {
+  int bad_grad = 0, bad_value = 0;
+#pragma omp parallel for simd schedule(static) if (n >= kParallelUpdate) \
+    reduction(| : bad_grad, bad_value)
   for (int64_t i = 0; i < n; ++i) {
     const real g = grad[i] + c.weight_decay * w[i];
     s[i] = c.alpha * s[i] + c.one_minus_alpha * g * g;
@@ -279,11 +302,14 @@ void rmsprop_loop(int64_t n, real* w, const real* grad, real* s, real* a, real* 
     } else {
       w[i] -= c.lr * (g / avg);
     }
+    bad_grad |= Optimizer::not_finite(grad[i]);
+    bad_value |= Optimizer::not_finite(w[i]);
   }
+  return (bad_grad ? Optimizer::kGradNotFinite : 0) | (bad_value ? Optimizer::kValueNotFinite : 0);
 }
 }  // namespace
 
-void RMSprop::update(Param& p, ParamState& state, const ParamGroup& group) {
+int RMSprop::update(Param& p, ParamState& state, const ParamGroup& group) {
   const bool use_momentum = momentum_ > 0;
   if (state.tensors.empty()) {
     add_state(state, "square_avg", p.value.shape());
@@ -299,12 +325,11 @@ void RMSprop::update(Param& p, ParamState& state, const ParamGroup& group) {
   const RMSpropCoefficients c{real(group.lr), real(group.weight_decay), real(alpha_),
                               real(1 - alpha_), real(eps_),          real(momentum_)};
   if (centered_) {
-    if (use_momentum) rmsprop_loop<true, true>(n, w, grad, s, a, b, c);
-    else              rmsprop_loop<true, false>(n, w, grad, s, a, b, c);
-  } else {
-    if (use_momentum) rmsprop_loop<false, true>(n, w, grad, s, a, b, c);
-    else              rmsprop_loop<false, false>(n, w, grad, s, a, b, c);
+    if (use_momentum) return rmsprop_loop<true, true>(n, w, grad, s, a, b, c);
+    return rmsprop_loop<true, false>(n, w, grad, s, a, b, c);
   }
+  if (use_momentum) return rmsprop_loop<false, true>(n, w, grad, s, a, b, c);
+  return rmsprop_loop<false, false>(n, w, grad, s, a, b, c);
 }
 
 // ---------------------------------------------------------------- Adam
@@ -341,9 +366,11 @@ struct AdamCoefficients {
 };
 
 template <bool kAmsgrad>
-void adam_loop(int64_t n, real* w, const real* grad, real* m, real* v, real* vmax,
-               const AdamCoefficients c) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelUpdate)
+int adam_loop(int64_t n, real* w, const real* grad, real* m, real* v, real* vmax,
+              const AdamCoefficients c) {
+  int bad_grad = 0, bad_value = 0;
+#pragma omp parallel for simd schedule(static) if (n >= kParallelUpdate) \
+    reduction(| : bad_grad, bad_value)
   for (int64_t i = 0; i < n; ++i) {
     const real g = grad[i] + c.weight_decay * w[i];
     m[i] = c.beta1 * m[i] + c.one_minus_beta1 * g;
@@ -355,11 +382,14 @@ void adam_loop(int64_t n, real* w, const real* grad, real* m, real* v, real* vma
     }
     const real denom = std::sqrt(v_used) / c.bias_correction2_sqrt + c.eps;
     w[i] -= c.step_size * (m[i] / denom);
+    bad_grad |= Optimizer::not_finite(grad[i]);
+    bad_value |= Optimizer::not_finite(w[i]);
   }
+  return (bad_grad ? Optimizer::kGradNotFinite : 0) | (bad_value ? Optimizer::kValueNotFinite : 0);
 }
 }  // namespace
 
-void Adam::update(Param& p, ParamState& state, const ParamGroup& group) {
+int Adam::update(Param& p, ParamState& state, const ParamGroup& group) {
   if (state.tensors.empty()) {
     add_state(state, "exp_avg", p.value.shape());
     add_state(state, "exp_avg_sq", p.value.shape());
@@ -383,8 +413,8 @@ void Adam::update(Param& p, ParamState& state, const ParamGroup& group) {
                            real(beta2_),
                            real(1 - beta2_),
                            real(eps_)};
-  if (amsgrad_) adam_loop<true>(n, w, grad, m, v, vmax, c);
-  else          adam_loop<false>(n, w, grad, m, v, vmax, c);
+  if (amsgrad_) return adam_loop<true>(n, w, grad, m, v, vmax, c);
+  return adam_loop<false>(n, w, grad, m, v, vmax, c);
 }
 
 }  // namespace byhand

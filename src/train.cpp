@@ -171,7 +171,10 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
   Profiler profiler;
   for (int epoch = resuming ? resumed.epoch : 1; epoch <= opts.epochs; ++epoch) {
     std::optional<NanGuard> guard;  // over this epoch's training steps, not its evaluation
-    if (opts.nan_guard && !detail::active_guard) guard.emplace();
+    if (opts.nan_guard && !detail::active_guard) {
+      guard.emplace();
+      guard->watch(model);
+    }
     const double t0 = now_seconds();
     model.train();
     EpochStats s;

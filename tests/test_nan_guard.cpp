@@ -18,6 +18,7 @@
 #include "byhand/layers/pooling.h"
 #include "byhand/layers/zero_pad.h"
 #include "byhand/nan_guard.h"
+#include "byhand/optim.h"
 #include "byhand/sequential.h"
 
 using namespace byhand;
@@ -86,20 +87,40 @@ TEST_CASE("NanGuard: a NaN in the weights is named in the forward pass", "[nan_g
                                           Catch::Contains("Its parameter 'weight' is not finite (1 of its 6"));
 }
 
-TEST_CASE("NanGuard: an overflowing parameter gradient is named in the backward pass",
+TEST_CASE("NanGuard: an overflowing parameter gradient is named by the optimizer's step",
           "[nan_guard]") {
   manual_seed(3);
-  Linear fc(2, 2);
-  fc.set_path("head");
+  Sequential net;
+  net.add_named<Linear>("head", 2, 2);
   const real big = std::numeric_limits<real>::max();
   Tensor x({1, 2}, {4, 4});
-  NanGuard guard;
-  fc.forward(x);
-  // dW = dy^T x: max * 4 overflows to Inf; dx = dy W stays finite (|W| < 1).
-  REQUIRE_THROWS_WITH(fc.backward(Tensor({1, 2}, {big, 0})),
-                      Catch::Contains("Inf in the gradient of parameter 'weight' of Linear(2, 2) 'head'") &&
-                          Catch::Contains("backward pass") &&
-                          Catch::Contains("The gradient coming in (dy) was finite"));
+  SGD sgd(net.params(), 0.1);
+  SECTION("the gradient") {
+    NanGuard guard;
+    guard.watch(net);
+    guard.set_step(1, 2, 3, 0.1);
+    net.forward(x);
+    // dW = dy^T x: max * 4 overflows to Inf; dx = dy W stays finite (|W| < 1).
+    net.backward(Tensor({1, 2}, {big, 0}));
+    REQUIRE_THROWS_WITH(sgd.step(), Catch::Contains("Inf in the gradient of parameter "
+                                                    "'head.weight' of Linear(2, 2) 'head'") &&
+                                        Catch::Contains("from the backward pass") &&
+                                        Catch::Contains("at step 3 (epoch 1, batch 2)"));
+  }
+  SECTION("the update: a finite gradient times a huge lr") {
+    sgd.set_lr(std::numeric_limits<real>::max());
+    NanGuard guard;
+    guard.watch(net);
+    net.forward(x);
+    net.backward(Tensor({1, 2}, {1000, 0}));
+    REQUIRE_THROWS_WITH(sgd.step(), Catch::Contains("the SGD update made parameter 'head.weight'") &&
+                                        Catch::Contains("from a finite gradient"));
+  }
+  SECTION("without a guard, the optimizer says nothing") {
+    net.forward(x);
+    net.backward(Tensor({1, 2}, {big, 0}));
+    REQUIRE_NOTHROW(sgd.step());
+  }
 }
 
 TEST_CASE("NanGuard: a non-finite dx is named, and dy's state said", "[nan_guard]") {
@@ -128,8 +149,9 @@ TEST_CASE("NanGuard: each tensor is scanned once; finite in, finite out is not r
   // child's, already read.
   REQUIRE(guard.tensors_checked() == 2);
   net.backward(Tensor({2, 2}, {1, 1, 1, 1}));
-  // Backward: 2 x (weight, bias) gradients and the two Linear dx.
-  REQUIRE(guard.tensors_checked() == 2 + 4 + 2);
+  // Backward: the two Linear dx (ReLU's dx is vouched for; the parameter
+  // gradients are the optimizer's to check, in its update loop).
+  REQUIRE(guard.tensors_checked() == 2 + 2);
 
   // A ReLU fed a tensor nobody verified scans its output.
   ReLU alone;

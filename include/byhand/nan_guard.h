@@ -8,10 +8,11 @@
 // every layer's door (Layer::forward, Layer::backward) looks at what the
 // layer just produced:
 //   forward    its output y
-//   backward   its input gradient dx, and the gradients of its own
-//              parameters (accumulated into by this very backward)
-// and the first non-finite value found stops training with a
-// NonFiniteError:
+//   backward   its input gradient dx
+// and the optimizer's step looks at every parameter gradient it reads and
+// every value it writes, inside its own update loop, where both are in
+// registers anyway (Optimizer::update). The first non-finite value found
+// stops training with a NonFiniteError:
 //
 //   training stopped: Inf in the forward output of Linear(784, 100) 'fc1'
 //   (element 1234 of (64, 100)), at step 57 (epoch 1, batch 57), learning
@@ -54,6 +55,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 
 #include "byhand/tensor.h"
 
@@ -61,6 +63,7 @@ namespace byhand {
 
 class Layer;
 class NanGuard;
+struct Param;
 namespace detail {
 inline NanGuard* active_guard = nullptr;  // the armed guard, or null
 }
@@ -94,6 +97,14 @@ class NanGuard {
   void check_input(const Tensor& x);
   // The loss and its gradient with respect to the logits (fit calls these).
   void check_loss(double loss, const Tensor& dlogits);
+
+  // Full names for the parameters in messages ("fc1.weight" of "Linear(784,
+  // 100) 'fc1'"); fit() calls it. Without it, a parameter is named locally.
+  void watch(Layer& model);
+
+  // The optimizer's report (optim.cpp): parameter p's update read a NaN or
+  // Inf gradient (grad_bad), or wrote a NaN or Inf value. Throws.
+  void after_update(const Param& p, const std::string& optimizer, double lr, bool grad_bad);
 
   // The doors' checks (layer.cpp); throw NonFiniteError.
   void before_forward(const Layer& layer, const Tensor& x);
@@ -129,6 +140,7 @@ class NanGuard {
   const real* last_data_ = nullptr;  // the tensor checked last (see the top)
   int64_t last_numel_ = 0;
   int64_t checked_count_ = 0;
+  std::unordered_map<const Param*, std::string> param_names_;  // watch()
 };
 
 }  // namespace byhand

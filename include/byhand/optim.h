@@ -178,6 +178,14 @@ class Optimizer {
   std::vector<ParamState>& state() { return state_; }
   const std::vector<ParamState>& state() const { return state_; }
 
+ // What an update loop reports, for the NaN guard (nan_guard.h), at no
+  // cost (the values are in registers anyway): kGradNotFinite if a gradient
+  // it read was NaN or Inf, kValueNotFinite if a value it wrote was.
+  static constexpr int kGradNotFinite = 1, kValueNotFinite = 2;
+  // 1 when v is NaN or Inf: its exponent bits all ones (a test without a
+  // branch, so the update loops still vectorise).
+  static int not_finite(real v);
+
  protected:
   // `who` names the optimizer in error messages. Rejects an empty list, a null
   // or repeated parameter, a negative or NaN lr or weight decay. A group may
@@ -185,8 +193,9 @@ class Optimizer {
   Optimizer(const std::string& who, std::vector<ParamGroup> groups);
 
   // Apply this optimizer's update to one parameter. `state.step` has already
-  // been incremented, so it is 1 on the parameter's first update.
-  virtual void update(Param& p, ParamState& state, const ParamGroup& group) = 0;
+  // been incremented, so it is 1 on the parameter's first update. Returns
+  // what the update loop saw (kGradNotFinite, kValueNotFinite, above).
+  virtual int update(Param& p, ParamState& state, const ParamGroup& group) = 0;
 
   // Give `state` a zero tensor of shape `shape` called `name`.
   static void add_state(ParamState& state, const std::string& name, const Shape& shape);
@@ -208,7 +217,7 @@ class SGD : public Optimizer {
   std::string name() const override { return "SGD"; }
 
  protected:
-  void update(Param& p, ParamState& state, const ParamGroup& group) override;
+  int update(Param& p, ParamState& state, const ParamGroup& group) override;
 
  private:
   double momentum_, dampening_;
@@ -227,7 +236,7 @@ class RMSprop : public Optimizer {
   std::string name() const override { return "RMSprop"; }
 
  protected:
-  void update(Param& p, ParamState& state, const ParamGroup& group) override;
+  int update(Param& p, ParamState& state, const ParamGroup& group) override;
 
  private:
   double alpha_, eps_, momentum_;
@@ -247,7 +256,7 @@ class Adam : public Optimizer {
   std::string name() const override { return "Adam"; }
 
  protected:
-  void update(Param& p, ParamState& state, const ParamGroup& group) override;
+  int update(Param& p, ParamState& state, const ParamGroup& group) override;
 
  private:
   double beta1_, beta2_, eps_;
