@@ -111,8 +111,9 @@ Tensor decode_image(std::string_view bytes, const std::string& path) {
   const int64_t limit = image_pixel_limit();
   const std::string repaired = vet_image_bytes(format, bytes, path, limit);
   if (!repaired.empty()) bytes = repaired;
+  if (bytes.size() > size_t(INT_MAX)) too_big(path, bytes.size());  // a widened palette's bytes
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
-  const int length = int(bytes.size());  // <= INT_MAX: max_file_bytes (+ a widened palette)
+  const int length = int(bytes.size());
   int width = 0, height = 0, bytes_per_pixel = 0;
   if (!stbi_info_from_memory(data, length, &width, &height, &bytes_per_pixel))
     stb_failed(path, format);
