@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "asan.h"
+
 namespace byhand {
 
 namespace {
@@ -27,13 +29,21 @@ Scratch::Scratch(std::initializer_list<int64_t> sizes) {
   if (total > t_scratch.buffer.numel()) t_scratch.buffer.resize({total});
   t_scratch.lent = true;
   real* p = t_scratch.buffer.data();
+  // Under ASan only the parts asked for are usable: a call that runs past its
+  // part into the rounding or the next part is reported (asan.h).
+  const size_t whole = sizeof(real) * size_t(t_scratch.buffer.numel());
+  asan::poison(p, whole);
   for (int64_t n : sizes) {
     parts_.push_back(p);
+    asan::unpoison(p, sizeof(real) * size_t(n));
     p += whole_lines(n);
   }
 }
 
-Scratch::~Scratch() { t_scratch.lent = false; }
+Scratch::~Scratch() {
+  asan::unpoison(t_scratch.buffer.data(), sizeof(real) * size_t(t_scratch.buffer.numel()));
+  t_scratch.lent = false;
+}
 
 int64_t Scratch::capacity() { return t_scratch.buffer.numel(); }
 

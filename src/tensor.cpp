@@ -10,6 +10,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "asan.h"
+
 namespace byhand {
 
 const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
@@ -108,12 +110,17 @@ int64_t Tensor::allocations() { return g_allocations.load(); }
 // that are never written take no memory. That is what the gradients of a
 // model that only runs forward do (PyTorch leaves them None). Returns whether
 // the buffer is known to be zero.
-static constexpr size_t kMappedBytes = size_t(1) << 20;
+// Under AddressSanitizer every buffer comes from the heap instead, where ASan
+// knows its bounds (it does not watch mmap's pages), and the numbers past
+// numel() are marked unused (asan.h).
+static constexpr size_t kMappedBytes = asan::kOn ? SIZE_MAX : size_t(1) << 20;
+
+static size_t buffer_bytes(int64_t n) { return (size_t(n) * sizeof(real) + 63) / 64 * 64; }
 
 bool Tensor::allocate(int64_t n) {
   if (n <= capacity_) return false;
   g_allocations.fetch_add(1, std::memory_order_relaxed);
-  const size_t bytes = (size_t(n) * sizeof(real) + 63) / 64 * 64;
+  const size_t bytes = buffer_bytes(n);
   data_.reset();  // the old buffer first, with the deleter that matches it
   capacity_ = 0;
   if (bytes >= kMappedBytes) {
@@ -126,6 +133,7 @@ bool Tensor::allocate(int64_t n) {
   }
   real* p = static_cast<real*>(std::aligned_alloc(64, bytes));
   if (!p) throw std::bad_alloc();
+  asan::mark_used(p, sizeof(real) * size_t(n), bytes);
   data_.get_deleter().mapped_bytes = 0;
   data_.reset(p);
   capacity_ = n;
@@ -171,6 +179,8 @@ Tensor& Tensor::operator=(const Tensor& other) {
 void Tensor::resize(const Shape& shape) {
   allocate(shape.numel());
   shape_ = shape;
+  if (asan::kOn && capacity_ > 0)
+    asan::mark_used(data_.get(), sizeof(real) * size_t(numel()), buffer_bytes(capacity_));
 }
 
 void Tensor::reshape(const Shape& shape) {
