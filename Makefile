@@ -109,5 +109,7 @@ plots:
 clean:
 	rm -rf $(BUILD)
 
+include mk/sanitize.mk
+
 include fuzz/fuzz.mk
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
