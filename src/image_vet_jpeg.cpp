@@ -72,7 +72,7 @@ class JpegWalk {
   bool quant_[4] = {};       // defined by a DQT
   struct Component {
     unsigned id, quant_table;
-    uint64_t coefficients;  // bit k: coefficient k is given by some scan
+    bool started;  // by a scan that writes all of its coefficients (see scan())
   };
   Component components_[4] = {};
   unsigned n_components_ = 0;  // 0 until the frame header
@@ -143,7 +143,7 @@ class JpegWalk {
     n_components_ = p_[at + 5];
     progressive_ = marker == 0xC2;
     for (unsigned c = 0; c < n_components_; ++c)
-      components_[c] = {p_[at + 6 + 3 * c], p_[at + 8 + 3 * c], 0};
+      components_[c] = {p_[at + 6 + 3 * c], p_[at + 8 + 3 * c], false};
   }
 
   // SOS: the number of components, for each its id and the DC << 4 | AC
@@ -158,7 +158,7 @@ class JpegWalk {
     if (count < 1 || count > n_components_ || n != 4 + 2 * size_t(count))
       fail("corrupt JPEG: a scan header of " + std::to_string(n + 2) + " bytes" + where);
     const size_t band = at + 1 + 2 * count;
-    const unsigned first = p_[band], last = p_[band + 1], high_bits = p_[band + 2] >> 4;
+    const unsigned first = p_[band], high_bits = p_[band + 2] >> 4;  // Ss, Ah
     const bool dc_scan = !progressive_ || first == 0, ac_scan = !progressive_ || first > 0;
     for (unsigned i = 0; i < count; ++i) {
       const unsigned id = p_[at + 1 + 2 * i], dc = p_[at + 2 + 2 * i] >> 4,
@@ -175,27 +175,28 @@ class JpegWalk {
       const bool needs_dc = dc_scan && (!progressive_ || high_bits == 0);
       if ((needs_dc && !huffman_[0][dc]) || (ac_scan && !huffman_[1][ac]))
         fail("corrupt JPEG: a scan uses a Huffman table that no DHT segment defined" + where);
-      // What the scan gives: all 64 coefficients (sequential); in a
-      // progressive JPEG the first pass of a band (high_bits 0) gives the
-      // band, where stb_image takes a DC scan (first 0) for coefficient 0 alone.
-      if (!progressive_) comp->coefficients = ~uint64_t(0);
-      else if (high_bits == 0 && first == 0) comp->coefficients |= 1;
-      else if (high_bits == 0 && first <= last && last <= 63)
-        for (unsigned k = first; k <= last; ++k) comp->coefficients |= uint64_t(1) << k;
+      // stb_image 2.27 does not clear its coefficient buffers. A sequential
+      // scan writes all 64 coefficients of every block it decodes; in a
+      // progressive JPEG the first DC scan (first 0, high_bits 0) clears each
+      // block, and every other scan only adds to what is there. So, as the
+      // standard requires, a component's first DC scan must come before its
+      // other scans.
+      if (!progressive_ || (first == 0 && high_bits == 0)) comp->started = true;
+      else if (!comp->started)
+        fail("corrupt JPEG: a scan adds to component " + std::to_string(id) +
+             " before its first DC scan (stb_image would start from uninitialised memory)" +
+             where);
     }
   }
 
-  // At EOI every coefficient of every component must have come from a scan:
-  // stb_image 2.27 does not clear its coefficient and pixel buffers, so
-  // whatever no scan wrote would come back as uninitialised memory.
+  // At EOI every component must have been started by a scan (see scan()):
+  // the pixels of one that was not would be uninitialised memory.
   void finish() const {
     if (n_components_ == 0) fail("corrupt JPEG: no frame header before the end of the image");
     for (unsigned c = 0; c < n_components_; ++c)
-      if (components_[c].coefficients != ~uint64_t(0))
-        fail("corrupt JPEG: the scans leave part of component " +
-             std::to_string(components_[c].id) + " undefined (" +
-             (scans_ == 0 ? std::string("there are no scans") : "an incomplete progressive JPEG") +
-             ")");
+      if (!components_[c].started)
+        fail("corrupt JPEG: no scan gives component " + std::to_string(components_[c].id) +
+             (scans_ == 0 ? std::string(" (there are no scans)") : " (no first DC scan)"));
   }
 };
 

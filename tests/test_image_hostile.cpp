@@ -176,12 +176,12 @@ TEST_CASE("Image hostile: a JPEG's Huffman tables and scans are checked", "[imag
     refused("cut.jpg", good.substr(0, good.size() * 2 / 3), "truncated JPEG");
     refused("cut_dqt.jpg", good.substr(0, 40), "declares");
   }
-  SECTION("no scan, or a progressive JPEG whose scans leave coefficients undefined") {
+  SECTION("no scan, or a progressive scan before the first DC scan (uninitialised in 2.27)") {
     refused("noscan.jpg", good.substr(0, sos) + "\xff\xd9", "there are no scans");
-    std::string dc_only = good;
-    dc_only[sof + 1] = char(0xC2);          // progressive
-    dc_only[sos + 2 + 2 + 1 + 6 + 1] = 0;  // Se = 0: the scan is coefficient 0 alone
-    refused("dc_only.jpg", dc_only, "incomplete progressive JPEG");
+    std::string ac_first = good;
+    ac_first[sof + 1] = char(0xC2);      // progressive
+    ac_first[sos + 2 + 2 + 1 + 6] = 1;  // Ss = 1: an AC scan, with no DC scan before it
+    refused("ac_first.jpg", ac_first, "before its first DC scan");
   }
   SECTION("more scans than any encoder writes") {
     const size_t eoi = good.rfind("\xff\xd9");
