@@ -17,7 +17,10 @@ mkdir -p "$build/artifacts" "$build/logs"
 # One core: no OpenMP or BLIS threads in the library under test.
 export OMP_NUM_THREADS=1 BLIS_NUM_THREADS=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# halt_on_error: the one recoverable check (fuzz.mk) stops the run too,
+# unless fuzz/ubsan.supp names it.
+supp=$(cd "$(dirname "$0")" && pwd)/ubsan.supp
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:suppressions=$supp}
 
 failed=()
 rows=()
