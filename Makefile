@@ -8,6 +8,8 @@
 #   make plots        PNG curves beside every history CSV under runs/ (needs gnuplot)
 #   make deps         install the Debian packages byhand needs
 #   make clean
+#   make CUDA=1       insist on the CUDA path (src/cuda/, device.h); CUDA=0 leaves
+#                     it out. By default it is built when nvcc is found.
 #
 # Objects go under build/ (build/f32 for the float library, build/f64 for the
 # double build used by the gradient-check tests). It builds on every core by
@@ -28,8 +30,12 @@ CXXFLAGS += -std=c++17 -Wall -Wextra -fopenmp -fno-math-errno -MMD -MP
 CPPFLAGS += -Iinclude -I/usr/include/stb -DBYHAND_SOURCE_DIR=\"$(CURDIR)\"
 LDLIBS   += -lblis -lstb -lz -fopenmp -lm -lpthread
 
-LIB_SRC   := $(wildcard src/*.cpp src/*/*.cpp)
-LIB_F32_O := $(LIB_SRC:%.cpp=$(BUILD)/f32/%.o)
+# The CPU library's sources: never src/cuda/, whose .cu files only nvcc builds.
+LIB_SRC   := $(filter-out src/cuda/%,$(wildcard src/*.cpp src/*/*.cpp))
+
+include mk/cuda.mk
+
+LIB_F32_O := $(LIB_F32_SRC:%.cpp=$(BUILD)/f32/%.o) $(CUDA_O)
 LIB_F64_O := $(LIB_SRC:%.cpp=$(BUILD)/f64/%.o)
 LIB       := $(BUILD)/libbyhand.a
 LIB_F64   := $(BUILD)/libbyhand_f64.a
@@ -57,7 +63,7 @@ lib: $(LIB)
 
 $(BUILD)/f32/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(CPPFLAGS) $(F32_CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 $(BUILD)/f64/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) -DBYHAND_DOUBLE $(CXXFLAGS) -c $< -o $@
@@ -71,19 +77,19 @@ $(LIB_F64): $(LIB_F64_O)
 
 $(BUILD)/tutorials/%: $(BUILD)/f32/tutorials/%.o $(HARNESS_O) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LDLIBS)
 tutorials: $(LESSON_BIN)
 
 $(BUILD)/bench/%: $(BUILD)/f32/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LDLIBS)
 
 $(TEST_F64): $(TEST_F64_O) $(LIB_F64)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 $(TEST_F32): $(TEST_F32_O) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LDLIBS)
 tests: $(TEST_F64) $(TEST_F32) $(LESSON_BIN)
 
 deps:

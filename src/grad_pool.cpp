@@ -13,12 +13,14 @@ struct Pool {
 thread_local Pool t_pool;
 }  // namespace
 
-Tensor take_grad_buffer(int64_t n) {
-  // Best fit: the smallest free buffer that holds n numbers.
+Tensor take_grad_buffer(int64_t n, Device device) {
+  // Best fit: the smallest free buffer on that device that holds n numbers.
   size_t best = t_pool.free.size();
   for (size_t i = 0; i < t_pool.free.size(); ++i) {
     const int64_t c = t_pool.free[i].capacity();
-    if (c >= n && (best == t_pool.free.size() || c < t_pool.free[best].capacity())) best = i;
+    if (t_pool.free[i].device() == device && c >= n &&
+        (best == t_pool.free.size() || c < t_pool.free[best].capacity()))
+      best = i;
   }
   if (best < t_pool.free.size()) {
     Tensor t = std::move(t_pool.free[best]);
@@ -26,7 +28,7 @@ Tensor take_grad_buffer(int64_t n) {
     return t;
   }
   Tensor t;
-  t.resize({n});
+  t.resize({n}, device);
   t_pool.made += 1;
   t_pool.numbers += n;
   return t;

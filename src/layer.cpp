@@ -1,9 +1,12 @@
 // layer.cpp — the parts of the Layer contract (layer.h) that every layer shares.
 #include "byhand/layer.h"
 
+#include <cstdio>
 #include <limits>
+#include <set>
 #include <stdexcept>
 
+#include "byhand/device.h"
 #include "byhand/grad_pool.h"
 #include "byhand/ops.h"
 
@@ -14,9 +17,9 @@ void Layer::set_nan_fill(bool on) { g_nan_fill = on; }
 bool Layer::nan_fill() { return g_nan_fill; }
 
 Shape Layer::begin_forward(const Tensor& x) {
-  // Every layer has only a CPU path so far. Checked here, once for all of
-  // them; who() builds a string, so only when the check fails.
-  if (x.device() != Device::CPU) require_cpu(x, who());
+  // A layer with parameters or buffers computes where they are. Checked
+  // here, once for all layers; who() builds a string, so only on failure.
+  if (x.device() != device_ && (!params_.empty() || !buffers_.empty())) device_error(x);
   Shape out = output_shape(x.shape());  // throws, naming the layer, on a bad shape
   in_shape_ = x.shape();
   x_saved_ = &x;
@@ -46,15 +49,22 @@ const Tensor& Layer::watched_backward(const Tensor& dy) {
   return dx;
 }
 
+// The one place where the backend is chosen: by the input's device.
 const Tensor& Layer::forward_impl(const Tensor& x) {
-  y_.resize(begin_forward(x));
+  const Shape out = begin_forward(x);
+  const bool gpu = x.device() == Device::CUDA;
+  if (gpu && !has_cuda()) return fallback_forward(x, out);
+  y_.resize(out, x.device());
   if (g_nan_fill) y_.fill(std::numeric_limits<real>::quiet_NaN());
-  forward_into(x, y_);
+  if (gpu) forward_cuda(x, y_);
+  else forward_into(x, y_);
   return y_;
 }
 
 const Tensor& Layer::backward_impl(const Tensor& dy) {
   begin_backward(dy);
+  const bool gpu = dy.device() == Device::CUDA;
+  if (gpu && !has_cuda()) return fallback_backward(dy);
   // Nobody wants dx (input_grad off): without parameters there is nothing to
   // compute at all; with them, the layer runs for their gradients, handed an
   // empty dx that it skips. Either way the empty tensor goes back. (Layers
@@ -62,19 +72,87 @@ const Tensor& Layer::backward_impl(const Tensor& dy) {
   // there is here; params() would build a vector on every call.)
   if (!input_grad_) {
     release_grad();
-    if (!params_.empty()) backward_into(dy, dx_);
+    if (!params_.empty()) gpu ? backward_cuda(dy, dx_) : backward_into(dy, dx_);
     return dx_;
   }
-  dx_buffer(in_shape_);
+  dx_buffer(in_shape_, dy.device());
   if (g_nan_fill) dx_.fill(std::numeric_limits<real>::quiet_NaN());
-  backward_into(dy, dx_);
+  if (gpu) backward_cuda(dy, dx_);
+  else backward_into(dy, dx_);
   return dx_;
 }
 
-Tensor& Layer::dx_buffer(const Shape& shape) {
-  if (dx_.capacity() == 0) dx_ = take_grad_buffer(shape.numel());
+Tensor& Layer::dx_buffer(const Shape& shape, Device device) {
+  if (dx_.capacity() != 0 && dx_.device() != device) release_grad();
+  if (dx_.capacity() == 0) dx_ = take_grad_buffer(shape.numel(), device);
   dx_.resize(shape);
   return dx_;
+}
+
+// ---------------------------------------------------------------- devices
+void Layer::to(Device d) {
+  if (d == Device::CUDA) detail::require_cuda(who() + ": to(cuda)");
+  // A leaf without a CUDA twin keeps its parameters where its code runs.
+  const Device own = d == Device::CUDA && !has_cuda() && children().empty() ? Device::CPU : d;
+  for (Param* p : params_) {
+    p->value.move_to(own);
+    p->grad.move_to(own);
+  }
+  for (Buffer* b : buffers_) b->value.move_to(own);
+  // What the last calls left is on the old device: start afresh.
+  y_ = Tensor();
+  dx_ = Tensor();
+  fb_x_ = fb_y_ = fb_dy_ = fb_dx_ = Tensor();
+  x_saved_ = nullptr;
+  have_forward_ = false;
+  device_ = d;
+  moved_to(d);
+  for (auto& c : children()) c.second->to(d);
+}
+
+void Layer::device_error(const Tensor& x) const {
+  throw std::invalid_argument(who() + ": the input is on " + device_name(x.device()) +
+                              ", the layer's parameters on " + device_name(device_) +
+                              ": move the model with to(Device::" +
+                              (x.device() == Device::CUDA ? "CUDA" : "CPU") +
+                              "), or the input with .to(...)");
+}
+
+// The visible fallback (layer.h): a layer without a CUDA twin, handed a GPU
+// tensor, says so once per kind of layer, then runs its CPU code on a host
+// copy of x (which backward reads back as its saved input) and hands back a
+// GPU copy of y; backward likewise. Correct, and slow by two copies per call.
+static void announce_fallback(const std::string& name) {
+  static std::set<std::string> told;
+  if (told.insert(name).second)
+    std::fprintf(stderr, "byhand: %s has no CUDA version: it runs on the CPU, on copies\n",
+                 name.c_str());
+}
+
+const Tensor& Layer::fallback_forward(const Tensor& x, const Shape& out) {
+  announce_fallback(name());
+  fb_x_.copy_from(x, Device::CPU);
+  x_saved_ = &fb_x_;
+  y_.resize(out, Device::CPU);
+  if (g_nan_fill) y_.fill(std::numeric_limits<real>::quiet_NaN());
+  forward_into(fb_x_, y_);
+  fb_y_.copy_from(y_, Device::CUDA);
+  return fb_y_;
+}
+
+const Tensor& Layer::fallback_backward(const Tensor& dy) {
+  fb_dy_.copy_from(dy, Device::CPU);
+  if (!input_grad_) {
+    release_grad();
+    if (!params_.empty()) backward_into(fb_dy_, dx_);
+    fb_dx_ = Tensor();
+    return fb_dx_;
+  }
+  dx_buffer(in_shape_, Device::CPU);
+  if (g_nan_fill) dx_.fill(std::numeric_limits<real>::quiet_NaN());
+  backward_into(fb_dy_, dx_);
+  fb_dx_.copy_from(dx_, Device::CUDA);
+  return fb_dx_;
 }
 
 void Layer::release_grad() { give_grad_buffer(std::move(dx_)); }
@@ -93,6 +171,13 @@ void Layer::forward_into(const Tensor&, Tensor&) {
 }
 void Layer::backward_into(const Tensor&, Tensor&) {
   throw std::logic_error(who() + ": backward_into not implemented");
+}
+// Reached only when has_cuda() says true and the twin was not written.
+void Layer::forward_cuda(const Tensor&, Tensor&) {
+  throw std::logic_error(who() + ": forward_cuda not implemented");
+}
+void Layer::backward_cuda(const Tensor&, Tensor&) {
+  throw std::logic_error(who() + ": backward_cuda not implemented");
 }
 
 // The tree walks. Own entries first, then each child's under its name, as

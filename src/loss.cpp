@@ -18,7 +18,6 @@ namespace byhand {
 //     log sum_k e^{z_k} = m + log sum_k e^{z_k - m}.
 // The mean over the batch is what PyTorch reports.
 double CrossEntropyLoss::forward(const Tensor& logits, const std::vector<int>& labels) {
-  require_cpu(logits, "CrossEntropyLoss");
   if (logits.rank() != 2)
     throw std::invalid_argument("CrossEntropyLoss: expected logits shape (N, C), got " +
                                 logits.shape().str());
@@ -32,7 +31,11 @@ double CrossEntropyLoss::forward(const Tensor& logits, const std::vector<int>& l
                                   " at index " + std::to_string(n) + " is out of range for " +
                                   std::to_string(C) + " classes");
   labels_ = labels;
-  probs_.resize(logits.shape());
+#ifdef BYHAND_CUDA
+  if (logits.device() == Device::CUDA) return forward_cuda(logits);
+#endif
+  require_cpu(logits, "CrossEntropyLoss");
+  probs_.resize(logits.shape(), Device::CPU);
   double total = 0;
   for (int64_t n = 0; n < N; ++n) {
     const real* z = logits.data() + n * C;
@@ -54,6 +57,7 @@ double CrossEntropyLoss::forward(const Tensor& logits, const std::vector<int>& l
 // the mean over N samples divides that by N.
 const Tensor& CrossEntropyLoss::backward() {
   if (probs_.empty()) throw std::logic_error("CrossEntropyLoss: backward called before forward");
+  if (probs_.device() == Device::CUDA) return dlogits_;  // forward_cuda computed it
   const int64_t N = probs_.dim(0), C = probs_.dim(1);
   const real scale = reduction_ == Reduction::Mean ? real(1) / real(N) : real(1);
   dlogits_.resize(probs_.shape());

@@ -8,6 +8,9 @@
 // computes them in Python.
 #include "byhand/optim.h"
 #include "byhand/nan_guard.h"
+#ifdef BYHAND_CUDA
+#include "cuda/optim_cuda.h"  // the GPU updates, with the same bodies' math
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -86,16 +89,38 @@ void Optimizer::step() {
         throw std::invalid_argument(name() + ": parameter '" + p->name + "' has value shape " +
                                     p->value.shape().str() + " but grad shape " +
                                     p->grad.shape().str());
-  size_t k = 0;
+  // Parameters on the GPU: one flag each, read back once at the end.
+  int* flags = nullptr;
+#ifdef BYHAND_CUDA
+  size_t on_gpu = 0;
+  for (const ParamGroup& g : groups_)
+    for (const Param* p : g.params) on_gpu += p->value.device() == Device::CUDA;
+  if (on_gpu) flags = cuda_optim::zeroed_flags(on_gpu);
+#endif
+  size_t k = 0, f = 0;
   for (const ParamGroup& g : groups_)
     for (Param* p : g.params) {
       ParamState& s = state_[k++];
       ++s.step;
+      // The state lives with its parameter (a checkpoint loads it on the CPU).
+      for (StateTensor& t : s.tensors) t.value.move_to(p->value.device());
+      gpu_flag_ = p->value.device() == Device::CUDA ? flags + f++ : nullptr;
       const int seen = update(*p, s, g);
       if (seen && detail::active_guard)
         detail::active_guard->after_update(*p, name(), g.lr, (seen & kGradNotFinite) != 0);
     }
+  gpu_flag_ = nullptr;
   ++steps_;
+#ifdef BYHAND_CUDA
+  if (on_gpu && detail::active_guard) {  // every GPU update is done: now look
+    const std::vector<int> seen = cuda_optim::read_flags(flags, on_gpu);
+    f = 0;
+    for (const ParamGroup& g : groups_)
+      for (Param* p : g.params)
+        if (p->value.device() == Device::CUDA && seen[f++])
+          detail::active_guard->after_update(*p, name(), g.lr, (seen[f - 1] & kGradNotFinite) != 0);
+  }
+#endif
 }
 
 int Optimizer::not_finite(real v) {
@@ -138,8 +163,9 @@ void Optimizer::set_lr(size_t group, double lr) {
   groups_[group].lr = lr;
 }
 
-void Optimizer::add_state(ParamState& state, const std::string& name, const Shape& shape) {
-  state.tensors.push_back({name, Tensor(shape)});
+void Optimizer::add_state(ParamState& state, const std::string& name, const Shape& shape,
+                          Device device) {
+  state.tensors.push_back({name, Tensor(shape, device)});
 }
 
 // The constructors' single parameter list as one group.
@@ -213,6 +239,17 @@ int SGD::update(Param& p, ParamState& state, const ParamGroup& group) {
   const real* grad = p.grad.data();
   const real lr = real(group.lr), weight_decay = real(group.weight_decay);
   int bad_grad = 0, bad_value = 0;  // what the loop saw (update's contract)
+  const bool first = momentum_ != 0 && state.tensors.empty();
+  if (first) add_state(state, "momentum_buffer", p.value.shape(), p.value.device());
+#ifdef BYHAND_CUDA
+  if (gpu_flag_) {
+    const body::SgdStep c{lr, weight_decay, real(momentum_), real(1 - dampening_),
+                          momentum_ != 0, first, nesterov_};
+    real* b = momentum_ != 0 ? state.get("momentum_buffer").data() : nullptr;
+    cuda_optim::sgd(n, w, grad, b, c, gpu_flag_);
+    return 0;
+  }
+#endif
 
   if (momentum_ == 0) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelUpdate) \
@@ -226,10 +263,8 @@ int SGD::update(Param& p, ParamState& state, const ParamGroup& group) {
     return (bad_grad ? kGradNotFinite : 0) | (bad_value ? kValueNotFinite : 0);
   }
 
-  // PyTorch's test is "no buffer yet", which also holds right after a restore
-  // of a checkpoint that has none.
-  const bool first = state.tensors.empty();
-  if (first) add_state(state, "momentum_buffer", p.value.shape());
+  // `first`: PyTorch's test is "no buffer yet", which also holds right after
+  // a restore of a checkpoint that has none.
   real* b = state.get("momentum_buffer").data();
   const real momentum = real(momentum_), one_minus_dampening = real(1 - dampening_);
   const bool nesterov = nesterov_;
@@ -312,9 +347,10 @@ int rmsprop_loop(int64_t n, real* w, const real* grad, real* s, real* a, real* b
 int RMSprop::update(Param& p, ParamState& state, const ParamGroup& group) {
   const bool use_momentum = momentum_ > 0;
   if (state.tensors.empty()) {
-    add_state(state, "square_avg", p.value.shape());
-    if (use_momentum) add_state(state, "momentum_buffer", p.value.shape());
-    if (centered_) add_state(state, "grad_avg", p.value.shape());
+    const Device d = p.value.device();
+    add_state(state, "square_avg", p.value.shape(), d);
+    if (use_momentum) add_state(state, "momentum_buffer", p.value.shape(), d);
+    if (centered_) add_state(state, "grad_avg", p.value.shape(), d);
   }
   const int64_t n = p.value.numel();
   real* w = p.value.data();
@@ -324,6 +360,14 @@ int RMSprop::update(Param& p, ParamState& state, const ParamGroup& group) {
   real* b = use_momentum ? state.get("momentum_buffer").data() : nullptr;
   const RMSpropCoefficients c{real(group.lr), real(group.weight_decay), real(alpha_),
                               real(1 - alpha_), real(eps_),          real(momentum_)};
+#ifdef BYHAND_CUDA
+  if (gpu_flag_) {
+    const body::RmspropStep gc{c.lr,  c.weight_decay, c.alpha,  c.one_minus_alpha,
+                               c.eps, c.momentum,     centered_, use_momentum};
+    cuda_optim::rmsprop(n, w, grad, s, a, b, gc, gpu_flag_);
+    return 0;
+  }
+#endif
   if (centered_) {
     if (use_momentum) return rmsprop_loop<true, true>(n, w, grad, s, a, b, c);
     return rmsprop_loop<true, false>(n, w, grad, s, a, b, c);
@@ -391,9 +435,10 @@ int adam_loop(int64_t n, real* w, const real* grad, real* m, real* v, real* vmax
 
 int Adam::update(Param& p, ParamState& state, const ParamGroup& group) {
   if (state.tensors.empty()) {
-    add_state(state, "exp_avg", p.value.shape());
-    add_state(state, "exp_avg_sq", p.value.shape());
-    if (amsgrad_) add_state(state, "max_exp_avg_sq", p.value.shape());
+    const Device d = p.value.device();
+    add_state(state, "exp_avg", p.value.shape(), d);
+    add_state(state, "exp_avg_sq", p.value.shape(), d);
+    if (amsgrad_) add_state(state, "max_exp_avg_sq", p.value.shape(), d);
   }
   const int64_t n = p.value.numel();
   real* w = p.value.data();
@@ -413,6 +458,15 @@ int Adam::update(Param& p, ParamState& state, const ParamGroup& group) {
                            real(beta2_),
                            real(1 - beta2_),
                            real(eps_)};
+#ifdef BYHAND_CUDA
+  if (gpu_flag_) {
+    const body::AdamStep gc{c.step_size,       c.bias_correction2_sqrt, c.weight_decay,
+                            c.beta1,           c.one_minus_beta1,       c.beta2,
+                            c.one_minus_beta2, c.eps,                   amsgrad_};
+    cuda_optim::adam(n, w, grad, m, v, vmax, gc, gpu_flag_);
+    return 0;
+  }
+#endif
   if (amsgrad_) return adam_loop<true>(n, w, grad, m, v, vmax, c);
   return adam_loop<false>(n, w, grad, m, v, vmax, c);
 }

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "asan.h"
+#include "byhand/device.h"
 
 namespace byhand {
 
@@ -77,8 +78,33 @@ void check_shape(const std::string& who, const char* what, const Shape& expected
 
 // ---------------------------------------------------------------- Tensor
 void Tensor::FreeDeleter::operator()(real* p) const {
-  if (mapped_bytes) munmap(p, mapped_bytes);
-  else std::free(p);
+  switch (memory) {
+    case Memory::Heap: std::free(p); break;
+    case Memory::Mapped: munmap(p, bytes); break;
+    case Memory::Cuda: detail::cuda_free(p, bytes); break;
+  }
+}
+
+// n numbers from src to dst, each on its device.
+static void copy_numbers(real* dst, Device dst_device, const real* src, Device src_device,
+                         int64_t n) {
+  if (n <= 0) return;
+  const size_t bytes = sizeof(real) * size_t(n);
+  using detail::Copy;
+  if (dst_device == Device::CPU && src_device == Device::CPU) std::memcpy(dst, src, bytes);
+  else if (dst_device == Device::CUDA && src_device == Device::CPU)
+    detail::cuda_copy(dst, src, bytes, Copy::HostToDevice);
+  else if (dst_device == Device::CPU)
+    detail::cuda_copy(dst, src, bytes, Copy::DeviceToHost);
+  else
+    detail::cuda_copy(dst, src, bytes, Copy::DeviceToDevice);
+}
+
+// t itself when it is on the CPU, else a CPU copy of it kept in scratch.
+static const Tensor& on_host(const Tensor& t, Tensor& scratch) {
+  if (t.device() == Device::CPU) return t;
+  scratch = t.to(Device::CPU);
+  return scratch;
 }
 
 Tensor::Tensor(Tensor&& other) noexcept
@@ -113,6 +139,8 @@ int64_t Tensor::allocations() { return g_allocations.load(); }
 // Under AddressSanitizer every buffer comes from the heap instead, where ASan
 // knows its bounds (it does not watch mmap's pages), and the numbers past
 // numel() are marked unused (asan.h).
+// A CUDA tensor's buffer comes from the GPU's caching allocator (device.h),
+// and is not known to be zero.
 static constexpr size_t kMappedBytes = asan::kOn ? SIZE_MAX : size_t(1) << 20;
 
 static size_t buffer_bytes(int64_t n) { return (size_t(n) * sizeof(real) + 63) / 64 * 64; }
@@ -123,10 +151,19 @@ bool Tensor::allocate(int64_t n) {
   const size_t bytes = buffer_bytes(n);
   data_.reset();  // the old buffer first, with the deleter that matches it
   capacity_ = 0;
+  if (device_ == Device::CUDA) {
+    void* p = detail::cuda_alloc(bytes);
+    data_.get_deleter().bytes = bytes;
+    data_.get_deleter().memory = Memory::Cuda;
+    data_.reset(static_cast<real*>(p));
+    capacity_ = n;
+    return false;
+  }
   if (bytes >= kMappedBytes) {
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
-    data_.get_deleter().mapped_bytes = bytes;
+    data_.get_deleter().bytes = bytes;
+    data_.get_deleter().memory = Memory::Mapped;
     data_.reset(static_cast<real*>(p));
     capacity_ = n;
     return true;
@@ -134,18 +171,17 @@ bool Tensor::allocate(int64_t n) {
   real* p = static_cast<real*>(std::aligned_alloc(64, bytes));
   if (!p) throw std::bad_alloc();
   asan::mark_used(p, sizeof(real) * size_t(n), bytes);
-  data_.get_deleter().mapped_bytes = 0;
+  data_.get_deleter().bytes = bytes;
+  data_.get_deleter().memory = Memory::Heap;
   data_.reset(p);
   capacity_ = n;
   return false;
 }
 
 Tensor::Tensor(const Shape& shape, Device device) : shape_(shape), device_(device) {
-  if (device != Device::CPU)
-    throw std::invalid_argument(std::string("Tensor: device '") + device_name(device) +
-                                "' is not available in this build (only cpu)");
+  if (device == Device::CUDA) detail::require_cuda("Tensor");
   const bool zero = allocate(shape.numel());
-  if (shape.numel() && !zero) std::memset(data_.get(), 0, sizeof(real) * size_t(shape.numel()));
+  if (shape.numel() && !zero) fill(real(0));
 }
 
 Tensor::Tensor(const Shape& shape, std::initializer_list<real> values)
@@ -168,7 +204,7 @@ Tensor Tensor::full(const Shape& shape, real value) {
 
 Tensor::Tensor(const Tensor& other) : shape_(other.shape_), device_(other.device_) {
   allocate(other.numel());
-  if (numel()) std::memcpy(data_.get(), other.data_.get(), sizeof(real) * size_t(numel()));
+  copy_numbers(data(), device_, other.data(), other.device_, numel());
 }
 
 Tensor& Tensor::operator=(const Tensor& other) {
@@ -179,8 +215,18 @@ Tensor& Tensor::operator=(const Tensor& other) {
 void Tensor::resize(const Shape& shape) {
   allocate(shape.numel());
   shape_ = shape;
-  if (asan::kOn && capacity_ > 0)
+  if (asan::kOn && capacity_ > 0 && device_ == Device::CPU)
     asan::mark_used(data_.get(), sizeof(real) * size_t(numel()), buffer_bytes(capacity_));
+}
+
+void Tensor::resize(const Shape& shape, Device device) {
+  if (device != device_) {
+    if (device == Device::CUDA) detail::require_cuda("Tensor");
+    data_.reset();
+    capacity_ = 0;
+    device_ = device;
+  }
+  resize(shape);
 }
 
 void Tensor::reshape(const Shape& shape) {
@@ -198,13 +244,31 @@ Tensor Tensor::reshaped(const Shape& shape) const {
 
 void Tensor::fill(real value) {
   real* p = data();
+  if (device_ == Device::CUDA) return detail::cuda_fill(p, numel(), value);
   for (int64_t i = 0, n = numel(); i < n; ++i) p[i] = value;
 }
 
-void Tensor::copy_from(const Tensor& other) {
-  resize(other.shape_);
-  device_ = other.device_;
-  if (numel()) std::memcpy(data_.get(), other.data_.get(), sizeof(real) * size_t(numel()));
+void Tensor::copy_from(const Tensor& other) { copy_from(other, other.device_); }
+
+void Tensor::copy_from(const Tensor& other, Device d) {
+  if (this == &other) {
+    move_to(d);
+    return;
+  }
+  resize(other.shape_, d);
+  copy_numbers(data(), device_, other.data(), other.device_, numel());
+}
+
+Tensor Tensor::to(Device d) const {
+  Tensor t;
+  t.resize(shape_, d);
+  copy_numbers(t.data(), d, data(), device_, numel());
+  return t;
+}
+
+void Tensor::move_to(Device d) {
+  if (d == device_) return;
+  *this = to(d);
 }
 
 static int64_t flat_index(const Shape& s, std::initializer_list<int64_t> index) {
@@ -223,28 +287,51 @@ static int64_t flat_index(const Shape& s, std::initializer_list<int64_t> index) 
   return flat;
 }
 
-real& Tensor::at(std::initializer_list<int64_t> index) { return data_[flat_index(shape_, index)]; }
-real Tensor::at(std::initializer_list<int64_t> index) const { return data_[flat_index(shape_, index)]; }
+static void require_host(const Tensor& t) {
+  if (t.device() != Device::CPU)
+    throw std::invalid_argument("Tensor::at: the tensor is on " + std::string(device_name(t.device())) +
+                                "; read it through a copy, .to(Device::CPU)");
+}
+real& Tensor::at(std::initializer_list<int64_t> index) {
+  require_host(*this);
+  return data_[flat_index(shape_, index)];
+}
+real Tensor::at(std::initializer_list<int64_t> index) const {
+  require_host(*this);
+  return data_[flat_index(shape_, index)];
+}
 
-std::vector<real> Tensor::to_vector() const { return std::vector<real>(data(), data() + numel()); }
+std::vector<real> Tensor::to_vector() const {
+  Tensor scratch;
+  const Tensor& h = on_host(*this, scratch);
+  return std::vector<real>(h.data(), h.data() + numel());
+}
 
 double Tensor::sum() const {
+  Tensor scratch;
+  const Tensor& h = on_host(*this, scratch);
   double s = 0;
-  for (int64_t i = 0, n = numel(); i < n; ++i) s += data_[i];
+  for (int64_t i = 0, n = numel(); i < n; ++i) s += h[i];
   return s;
 }
 
 bool Tensor::all_finite() const {
+  Tensor scratch;
+  const Tensor& h = on_host(*this, scratch);
   for (int64_t i = 0, n = numel(); i < n; ++i)
-    if (!std::isfinite(data_[i])) return false;
+    if (!std::isfinite(h[i])) return false;
   return true;
 }
 
 std::string Tensor::str(int max_items) const {
+  Tensor scratch;
+  const Tensor& h = on_host(*this, scratch);
   std::ostringstream os;
-  os << "Tensor" << shape_.str() << " [";
+  os << "Tensor" << shape_.str();
+  if (device_ != Device::CPU) os << " on " << device_name(device_);
+  os << " [";
   int64_t n = numel();
-  for (int64_t i = 0; i < n && i < max_items; ++i) os << (i ? ", " : "") << data_[i];
+  for (int64_t i = 0; i < n && i < max_items; ++i) os << (i ? ", " : "") << h[i];
   if (n > max_items) os << ", ...";
   os << "]";
   return os.str();

@@ -1,9 +1,15 @@
 // main.cpp — Catch2's runner, plus one line the test wrapper reads:
 //   "byhand-tests: N passed, N failed"  (test cases, not assertions)
+// and one question it asks first (run_tests.sh):
+//   byhand_tests_f32 --gpu-status   prints cuda::status(); exit code 0 when
+//                                   a GPU can run the [gpu] tests
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <cstring>
+
+#include "byhand/device.h"
 
 namespace {
 struct CountListener : Catch::TestEventListenerBase {
@@ -17,4 +23,10 @@ struct CountListener : Catch::TestEventListenerBase {
 }  // namespace
 CATCH_REGISTER_LISTENER(CountListener)
 
-int main(int argc, char* argv[]) { return Catch::Session().run(argc, argv); }
+int main(int argc, char* argv[]) {
+  if (argc == 2 && std::strcmp(argv[1], "--gpu-status") == 0) {
+    std::printf("%s\n", byhand::cuda::status().c_str());
+    return byhand::cuda::available() ? 0 : 1;
+  }
+  return Catch::Session().run(argc, argv);
+}

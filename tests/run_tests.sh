@@ -7,7 +7,10 @@
 #                     (gradient checks demand ~1e-6 relative error there)
 #   byhand_tests_f32  the same tests minus [gradcheck] and [lessons] (the lesson
 #                     binaries are float already), on the float library
-#                     that users and lessons run
+#                     that users and lessons run, with the CUDA path when it
+#                     was built; its [gpu] tests run where a GPU answers, and
+#                     are otherwise left out with "skipped: no GPU"
+#                     (not counted as failures)
 set -u
 BUILD=${BUILD:-build}
 passed=0; failed=0; status=0
@@ -30,7 +33,16 @@ run() {
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); fi
   [ "$rc" -ne 0 ] && status=1
 }
-run "double build (all tests)" "$BUILD/tests/byhand_tests_f64"
-run "float build"              "$BUILD/tests/byhand_tests_f32" "~[gradcheck]~[lessons]"
+f32=$BUILD/tests/byhand_tests_f32
+gpu_filter="~[gpu]"
+if gpu=$("$f32" --gpu-status 2>&1); then
+  echo "gpu: $gpu: the [gpu] tests run"
+  gpu_filter=""
+else
+  n=$("$f32" --list-test-names-only "[gpu]" 2>/dev/null | grep -c '^gpu:')
+  echo "skipped: no GPU ($n [gpu] tests left out): ${gpu#no GPU: }"
+fi
+run "double build (all tests but [gpu])" "$BUILD/tests/byhand_tests_f64" "~[gpu]"
+run "float build" "$f32" "~[gradcheck]~[lessons]$gpu_filter"
 echo "tests: $passed passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

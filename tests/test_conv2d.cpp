@@ -39,6 +39,7 @@ static const char* algorithm_name(Conv2d::Algorithm a) {
     case Conv2d::Algorithm::Direct: return " (Direct)";
     case Conv2d::Algorithm::Winograd: return " (Winograd)";
     case Conv2d::Algorithm::Pointwise: return " (Pointwise)";
+    case Conv2d::Algorithm::Reference: return " (Reference)";
   }
   return "";
 }
@@ -104,7 +105,8 @@ TEST_CASE("Conv2d: the fast forward (im2col + GEMM, Winograd) equals the naive s
            ConvCase{2, 5, 7, 24, 24, 1, 1, 0, true},     // pointwise, an image a product
            ConvCase{5, 6, 4, 3, 3, 1, 1, 0, false}}) {   // pointwise, images side by side
     for (Conv2d::Algorithm algorithm : {Conv2d::Algorithm::Auto, Conv2d::Algorithm::Im2col,
-                                        Conv2d::Algorithm::Winograd, Conv2d::Algorithm::Pointwise})
+                                        Conv2d::Algorithm::Winograd, Conv2d::Algorithm::Pointwise,
+                                        Conv2d::Algorithm::Reference})
     DYNAMIC_SECTION(describe(c) << algorithm_name(algorithm)) {
       Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
       conv.set_algorithm(algorithm);
@@ -171,7 +173,8 @@ TEST_CASE("Conv2d: the fast backward (im2col + GEMM, Winograd) equals the naive 
                      ConvCase{2, 24, 40, 24, 24, 1, 1, 0, true},    // pointwise, an image a product
                      ConvCase{7, 33, 18, 3, 5, 1, 1, 0, false}}) {  // pointwise, grouped images
     for (Conv2d::Algorithm algorithm :
-         {Conv2d::Algorithm::Im2col, Conv2d::Algorithm::Winograd, Conv2d::Algorithm::Pointwise})
+         {Conv2d::Algorithm::Im2col, Conv2d::Algorithm::Winograd, Conv2d::Algorithm::Pointwise,
+          Conv2d::Algorithm::Reference})
     DYNAMIC_SECTION(describe(c) << algorithm_name(algorithm)) {
       Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
       conv.set_algorithm(algorithm);
@@ -216,7 +219,8 @@ TEST_CASE("Conv2d: gradient check over strides, paddings, kernels, batches, bias
            ConvCase{2, 3, 2, 4, 7, 3, 1, 2, false},    // Winograd: padding 2, odd Wo
            ConvCase{1, 2, 2, 1, 2, 3, 1, 1, true}}) {  // Winograd: one row, one tile
     for (Conv2d::Algorithm algorithm : {Conv2d::Algorithm::Auto, Conv2d::Algorithm::Im2col,
-                                        Conv2d::Algorithm::Winograd, Conv2d::Algorithm::Pointwise})
+                                        Conv2d::Algorithm::Winograd, Conv2d::Algorithm::Pointwise,
+                                        Conv2d::Algorithm::Reference})
     DYNAMIC_SECTION(describe(c) << algorithm_name(algorithm)) {
       Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
       conv.set_algorithm(algorithm);
@@ -662,4 +666,46 @@ TEST_CASE("Conv2d: PyTorch's parameter names, shapes and printed name", "[conv]"
   REQUIRE(only_weight.size() == 1);
   CHECK(only_weight[0].name == "weight");
   CHECK(only_weight[0].param->value.shape() == Shape{128, 64, 3, 5});
+}
+
+// The reference road (im2col + GEMM + col2im, one image at a time:
+// conv2d_reference.cpp) is the plain statement of the algorithm; every fast
+// road must give its numbers, forward and backward, up to float rounding.
+TEST_CASE("Conv2d: every road agrees with the reference road", "[conv]") {
+  Rng rng(21);
+  for (ConvCase c : {ConvCase{2, 3, 6, 28, 28, 5, 1, 2, true},     // LeNet's first: Direct
+                     ConvCase{4, 16, 16, 8, 8, 3, 1, 1, false},    // Winograd
+                     ConvCase{3, 24, 12, 7, 7, 1, 1, 0, true},     // Pointwise
+                     ConvCase{2, 8, 10, 9, 11, 3, 2, 1, true},     // stride 2: Im2col
+                     ConvCase{2, 6, 5, 6, 6, {3, 1}, {1, 2}, {2, 0}, false}}) {
+    for (Conv2d::Algorithm algorithm : {Conv2d::Algorithm::Auto, Conv2d::Algorithm::Im2col,
+                                        Conv2d::Algorithm::Direct, Conv2d::Algorithm::Winograd,
+                                        Conv2d::Algorithm::Pointwise})
+      DYNAMIC_SECTION(describe(c) << algorithm_name(algorithm)) {
+        Conv2d conv(c.c_in, c.c_out, c.kernel, c.stride, c.padding, c.bias, rng);
+        Tensor x = normal_tensor({c.n, c.c_in, c.h, c.w}, rng);
+        auto run = [&](Conv2d::Algorithm a) {
+          conv.set_algorithm(a);
+          for (Param* p : conv.params()) p->grad.zero();
+          std::vector<Tensor> out{conv.forward(x)};
+          Rng dy_rng(5);
+          out.push_back(conv.backward(normal_tensor(out[0].shape(), dy_rng)));
+          for (Param* p : conv.params()) out.push_back(p->grad);
+          return out;
+        };
+        const std::vector<Tensor> ref = run(Conv2d::Algorithm::Reference);
+        const std::vector<Tensor> fast = run(algorithm);
+        const char* what[] = {"y", "dx", "dW", "db"};
+        for (size_t t = 0; t < ref.size(); ++t) {
+          INFO(what[t]);
+          REQUIRE(fast[t].shape() == ref[t].shape());
+          double scale = 0;
+          for (int64_t e = 0; e < ref[t].numel(); ++e) scale = std::max(scale, std::fabs(double(ref[t][e])));
+          for (int64_t e = 0; e < ref[t].numel(); ++e) {
+            INFO("element " << index_string(ref[t].shape(), e));
+            REQUIRE(std::fabs(double(fast[t][e]) - double(ref[t][e])) <= 1e-5 * (scale + 1));
+          }
+        }
+      }
+  }
 }

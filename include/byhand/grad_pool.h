@@ -23,8 +23,9 @@
 
 namespace byhand {
 
-// A buffer of at least n numbers (its shape is (n) or bigger; resize it).
-Tensor take_grad_buffer(int64_t n);
+// A buffer of at least n numbers on `device` (its shape is (n) or bigger;
+// resize it). Each device's buffers are pooled apart.
+Tensor take_grad_buffer(int64_t n, Device device = Device::CPU);
 // Back to the pool. An empty tensor (no memory) is ignored.
 void give_grad_buffer(Tensor&& t);
 

@@ -11,8 +11,19 @@
 //     output of the layer before, or the batch), and a layer that finds it
 //     resized throws.
 //     A wrong input shape throws std::invalid_argument naming the layer and
-//     both shapes; so does an input that is not on the CPU (the only path so
-//     far), checked once in Layer::forward for every layer.
+//     both shapes; so does an input on another device than the layer's
+//     parameters, checked once in Layer::forward for every layer.
+//
+//   to(device)           moves the parameters, their gradients and the
+//                        buffers to the CPU or the GPU (device.h), children
+//                        included. Layer::forward then runs the layer's CPU
+//                        code (forward_into, backward_into) or its CUDA twin
+//                        (forward_cuda, backward_cuda, in src/cuda/ in a file
+//                        that mirrors the layer's .cpp), by the input's
+//                        device: the backend is chosen there and nowhere
+//                        else. A layer without a twin falls back visibly: it
+//                        says so once, keeps its parameters on the CPU, and
+//                        runs there on copies of its input and dy.
 //
 //   backward(dy) -> dx          dy = dL/dy, same shape as y
 //     Uses what the last forward cached. Three rules:
@@ -124,6 +135,15 @@ class Layer {
   virtual std::string name() const = 0;
   virtual Shape output_shape(const Shape& input) const = 0;
 
+  // Move the layer (its parameters, gradients and buffers; its children's
+  // too) to a device. Where it computes follows: see the top.
+  void to(Device d);
+  Device device() const { return device_; }
+  // Whether this layer has a CUDA twin (forward_cuda/backward_cuda) in this
+  // build. A layer with children answers for itself only: a block's forward
+  // calls its children, each on its own road.
+  virtual bool has_cuda() const { return false; }
+
   // The two doors into a layer. They are not virtual: they run forward_impl
   // and backward_impl (below), time them when a Profiler is recording
   // (profile.h), and look for NaN and Inf in what they produced when a
@@ -222,6 +242,16 @@ class Layer {
   virtual const Tensor& backward_impl(const Tensor& dy);
   virtual void forward_into(const Tensor& x, Tensor& y);
   virtual void backward_into(const Tensor& dy, Tensor& dx);
+  // The CUDA twins of the two above, for a layer that has one (it declares
+  // them and has_cuda() in its header, under BYHAND_CUDA): x, y, dy, dx, the
+  // parameters and buffers are all on the GPU. For a layer without them,
+  // forward_impl and backward_impl take the CPU fallback instead.
+  virtual void forward_cuda(const Tensor& x, Tensor& y);
+  virtual void backward_cuda(const Tensor& dy, Tensor& dx);
+  // Called by to() after the parameters and buffers moved: a layer that
+  // keeps other tensors from call to call (masks, caches, packed weights)
+  // moves or drops them here.
+  virtual void moved_to(Device) {}
   void register_param(Param* p) { params_.push_back(p); }
   void register_buffer(Buffer* b) { buffers_.push_back(b); }
 
@@ -231,9 +261,9 @@ class Layer {
   // (dy must have the shape of output()).
   Shape begin_forward(const Tensor& x);
   void begin_backward(const Tensor& dy);
-  // dx_, shaped `shape`, its memory taken from the gradient pool when it
-  // holds none (grad_pool.h). Blocks write their dx here.
-  Tensor& dx_buffer(const Shape& shape);
+  // dx_, shaped `shape` on `device`, its memory taken from the gradient pool
+  // when it holds none there (grad_pool.h). Blocks write their dx here.
+  Tensor& dx_buffer(const Shape& shape, Device device = Device::CPU);
   // Throws "<who>: expected input shape <expected>, got <got>".
   [[noreturn]] void shape_error(const std::string& expected, const Shape& got) const;
 
@@ -248,6 +278,7 @@ class Layer {
   bool have_forward_ = false;
   bool training_ = true;
   bool input_grad_ = true;
+  Device device_ = Device::CPU;  // where to() last sent the layer
 
  private:
   friend class Profiler;
@@ -255,9 +286,15 @@ class Layer {
   const Tensor& watched_backward(const Tensor& dy);
   const Tensor& timed_forward(const Tensor& x);    // profile.cpp
   const Tensor& timed_backward(const Tensor& dy);
+  [[noreturn]] void device_error(const Tensor& x) const;
+  // The CPU road for a GPU input, for a layer without a CUDA twin (layer.cpp).
+  const Tensor& fallback_forward(const Tensor& x, const Shape& out);
+  const Tensor& fallback_backward(const Tensor& dy);
   std::vector<Param*> params_;
   std::vector<Buffer*> buffers_;
   std::string path_;
+  Tensor fb_x_, fb_y_, fb_dy_, fb_dx_;  // the fallback's copies: x, dy on the
+                                        // CPU; y, dx back on the GPU
 };
 
 // Backward through a chain of layers, given last layer first (the reverse of

@@ -24,6 +24,8 @@ class CrossEntropyLoss {
  public:
   explicit CrossEntropyLoss(Reduction r = Reduction::Mean) : reduction_(r) {}
   // logits: (N, C) raw scores; labels: N class indices in [0, C).
+  // Logits on the GPU are handled there (src/cuda/loss.cu); probabilities()
+  // and backward()'s gradient are then on the GPU too.
   double forward(const Tensor& logits, const std::vector<int>& labels);
   const Tensor& backward();
   // softmax(logits) of the last forward, (N, C): the predicted probabilities.
@@ -34,6 +36,10 @@ class CrossEntropyLoss {
   Tensor probs_;              // (N, C) softmax of the logits
   std::vector<int> labels_;   // N
   Tensor dlogits_;            // (N, C)
+#ifdef BYHAND_CUDA
+  double forward_cuda(const Tensor& logits);  // also computes dlogits_
+  Tensor labels_gpu_;         // (N) the labels as numbers, exact below 2^24
+#endif
 };
 
 class MSELoss {

@@ -1,11 +1,13 @@
 // ops.h — the numeric primitives that layers are written in.
 //
-// Layers never call BLIS themselves: they call the functions here. These are
-// the CPU functions: gemm is BLIS (src/cpu/gemm_blis.cpp is the only file that
-// includes blis.h) and the row-wise helpers are plain loops. There is no
-// device dispatch: a CUDA build would add its own functions beside these, and
-// until one does, layers accept only CPU tensors, checked once per call in
-// Layer::forward (require_cpu below).
+// Layers never call BLIS or cuBLAS themselves: they call the functions here.
+// gemm and the row-wise helpers take raw pointers to CPU memory: gemm is BLIS
+// (src/cpu/gemm_blis.cpp is the only file that includes blis.h) and the
+// helpers are plain loops. In a build with the CUDA path, cuda_gemm and the
+// other cuda_* functions below are their twins on GPU memory
+// (src/cuda/gemm_cublas.cu, src/cuda/ops.cu), with the same arguments and
+// the same meaning, so a layer's CUDA twin reads like its CPU code. ops::add
+// takes Tensors and chooses by their device itself.
 //
 // All matrices are row-major, as in C and in PyTorch: element (i, j) of an
 // M x N matrix with leading dimension ld is p[i * ld + j].
@@ -37,6 +39,11 @@ enum class Trans { No, Yes };
 // beta = 0 overwrites C (whatever it held, NaN included); beta = 1 accumulates.
 void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, real alpha, const real* A,
           int64_t lda, const real* B, int64_t ldb, real beta, real* C, int64_t ldc);
+// Throws std::invalid_argument("ops::gemm: invalid sizes ...") unless the
+// sizes are >= 0 and each leading dimension holds its stored row. Both gemms
+// call it first.
+void check_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
+                int64_t ldc);
 
 // BLIS's micro-kernel, for code that packs its own operands (conv_gemm.h).
 //
@@ -80,6 +87,21 @@ void accumulate_column_sums(real* out, const real* X, int64_t N, int64_t D);
 // its branch and to its shortcut), the loss depends on it through both, and
 // its gradient is the SUM of the two layers' dx: blocks add them with this.
 void add(const Tensor& a, const Tensor& b, Tensor& out);
+
+#ifdef BYHAND_CUDA
+// The GPU twins (pointers to GPU memory), same contracts as above.
+void cuda_gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, real alpha, const real* A,
+               int64_t lda, const real* B, int64_t ldb, real beta, real* C, int64_t ldc);
+// `batch` products C_b = alpha op(A_b) op(B_b) + beta C_b, matrix b of each at
+// its pointer + b * stride (a stride of 0: one matrix for all), in one call.
+void cuda_gemm_batched(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, real alpha,
+                       const real* A, int64_t lda, int64_t stride_a, const real* B, int64_t ldb,
+                       int64_t stride_b, real beta, real* C, int64_t ldc, int64_t stride_c,
+                       int64_t batch);
+void cuda_add_row_vector(real* Y, const real* bias, int64_t N, int64_t D);
+void cuda_accumulate_column_sums(real* out, const real* X, int64_t N, int64_t D);
+void cuda_add(const real* a, const real* b, real* out, int64_t n);
+#endif
 
 }  // namespace ops
 

@@ -197,8 +197,14 @@ class Optimizer {
   // what the update loop saw (kGradNotFinite, kValueNotFinite, above).
   virtual int update(Param& p, ParamState& state, const ParamGroup& group) = 0;
 
-  // Give `state` a zero tensor of shape `shape` called `name`.
-  static void add_state(ParamState& state, const std::string& name, const Shape& shape);
+  // Give `state` a zero tensor of shape `shape` called `name`, on `device`.
+  static void add_state(ParamState& state, const std::string& name, const Shape& shape,
+                        Device device = Device::CPU);
+
+  // During update(): null for a parameter on the CPU; for one on the GPU,
+  // the GPU int its update ORs what it saw into (src/cuda/optim_cuda.h).
+  // Such an update returns 0, and step() reads the flags back at its end.
+  int* gpu_flag_ = nullptr;
 
  private:
   std::vector<ParamGroup> groups_;

@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "byhand/hd.h"
+
 namespace byhand {
 
 class Rng {
@@ -120,5 +122,19 @@ class Rng {
 // it unless given another. manual_seed(s) resets it (torch.manual_seed).
 Rng& global_rng();
 void manual_seed(uint64_t seed);
+
+// Counter-based draws: the i-th number of the stream named `key`, an integer
+// in [0, 2^53) (times 2^-53: a uniform in [0, 1), as Rng::uniform), computed
+// from (key, i) alone. Any element, in any order, on any thread, on the CPU
+// or in a GPU kernel (hd.h), gets the same number. Dropout draws one key per
+// forward from its generator and element i's mask from (key, i), so one seed
+// gives the same masks on the CPU and the GPU. The mix is splitmix64's (as in
+// reseed above): a strong function of a counter stepped by the golden ratio.
+BYHAND_HD uint64_t counter_draw53(uint64_t key, uint64_t i) {
+  uint64_t x = key + (i + 1) * 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return (x ^ (x >> 31)) >> 11;
+}
 
 }  // namespace byhand

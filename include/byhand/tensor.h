@@ -7,8 +7,11 @@
 //     ((n * C + c) * H + h) * W + w.
 //
 // A Tensor owns its buffer (copying a Tensor copies the numbers; moving it is
-// free) and knows which device the buffer lives on. This build computes on the
-// CPU; the device field is the seam where a CUDA path plugs in (see ops.h).
+// free) and knows which device the buffer lives on: the CPU's memory, or a
+// GPU's (Device::CUDA, in a build with the CUDA path: device.h). data() is
+// then a GPU address, which only a kernel may read; to(Device::CPU) copies
+// the numbers back for inspection, and to_vector(), sum(), str() and
+// all_finite() do that themselves.
 // There is no gradient inside a Tensor: gradients are explicit Tensors kept
 // next to the values they belong to (see Param in layer.h).
 //
@@ -61,7 +64,9 @@ class Shape {
 class Tensor {
  public:
   Tensor() = default;                                        // empty: shape (0), no elements
-  explicit Tensor(const Shape& shape, Device device = Device::CPU);  // zero-filled
+  // Zero-filled. Device::CUDA throws std::invalid_argument, saying why, when
+  // no GPU can be used (cuda::available() in device.h).
+  explicit Tensor(const Shape& shape, Device device = Device::CPU);
   Tensor(const Shape& shape, std::initializer_list<real> values);
   Tensor(const Shape& shape, const std::vector<real>& values);
 
@@ -87,7 +92,8 @@ class Tensor {
   real& operator[](int64_t i) { return data_[i]; }
   real operator[](int64_t i) const { return data_[i]; }
 
-  // Element access by index, bounds-checked (for tests and lessons, not hot loops).
+  // Element access by index, bounds-checked (for tests and lessons, not hot
+  // loops). CPU tensors only: a CUDA tensor's numbers are read with to().
   real& at(std::initializer_list<int64_t> index);
   real at(std::initializer_list<int64_t> index) const;
 
@@ -95,6 +101,9 @@ class Tensor {
   // layer that calls resize() on its output every forward allocates only once.
   // The contents are unspecified afterwards.
   void resize(const Shape& shape);
+  // The same on a given device: a buffer on another device is freed first.
+  // (A layer sizes its output on its input's device with this.)
+  void resize(const Shape& shape, Device device);
   // Buffers allocated so far by every Tensor in the process (a resize that
   // fits the buffer it has does not count). Training should allocate on its
   // first step only; tests and `make bench` check that with this.
@@ -106,25 +115,35 @@ class Tensor {
 
   void fill(real value);
   void zero() { fill(real(0)); }
-  void copy_from(const Tensor& other);      // resize to other's shape, then copy
+  // Become a copy of other, on other's device (resize, then copy).
+  void copy_from(const Tensor& other);
+  // Become a copy of other's numbers on device d (this tensor's buffer is
+  // kept when it is on d and big enough).
+  void copy_from(const Tensor& other, Device d);
+  // A copy on device d (a copy even when already there).
+  Tensor to(Device d) const;
+  // Move this tensor's numbers to device d, in place (nothing when there).
+  void move_to(Device d);
 
-  // Small helpers used by tests and lessons.
+  // Small helpers used by tests and lessons (any device).
   std::vector<real> to_vector() const;
   double sum() const;
   bool all_finite() const;
   std::string str(int max_items = 8) const; // "Tensor(2, 3) [0.1, 0.2, ...]"
 
  private:
+  enum class Memory : unsigned char { Heap, Mapped, Cuda };  // how a buffer was had
   struct FreeDeleter {
-    FreeDeleter() noexcept : mapped_bytes(0) {}
-    size_t mapped_bytes;  // 0: std::free; else munmap (a big buffer, tensor.cpp)
+    FreeDeleter() noexcept = default;
+    size_t bytes = 0;              // the buffer's size
+    Memory memory = Memory::Heap;  // std::free, munmap (a big one) or the GPU cache
     void operator()(real* p) const;
   };
   Shape shape_{0};
   Device device_ = Device::CPU;
   int64_t capacity_ = 0;
   std::unique_ptr<real[], FreeDeleter> data_;
-  bool allocate(int64_t n);  // true: a new buffer the kernel zero-filled
+  bool allocate(int64_t n);  // true: a new buffer known to be zero
 };
 
 // Throws std::invalid_argument("<who>: expected <what> shape <a>, got <b>").

@@ -66,7 +66,7 @@ const Tensor& BasicBlock::backward_impl(const Tensor& dy) {
   // Through the shortcut: the identity passes g on as it is.
   const Tensor& dx_shortcut = downsample ? downsample->backward(g) : g;
   if (input_grad_)
-    ops::add(dx_branch, dx_shortcut, dx_buffer(in_shape_));  // x fed both: dL/dx is the SUM
+    ops::add(dx_branch, dx_shortcut, dx_buffer(in_shape_, dy.device()));  // x fed both: dL/dx is the SUM
   else
     release_grad();  // nobody wants dx: conv1 and the downsample skipped theirs
   // g, the branch's and the shortcut's gradients are spent (grad_pool.h).

@@ -70,7 +70,7 @@ const Tensor& Bottleneck::backward_impl(const Tensor& dy) {
       {se.get(), &bn3, &conv3, &relu2, &bn2, &conv2, &relu1, &bn1, &conv1}, g);
   const Tensor& dx_shortcut = downsample ? downsample->backward(g) : g;
   if (input_grad_)
-    ops::add(dx_branch, dx_shortcut, dx_buffer(in_shape_));  // x fed both: dL/dx is the SUM
+    ops::add(dx_branch, dx_shortcut, dx_buffer(in_shape_, dy.device()));  // x fed both: dL/dx is the SUM
   else
     release_grad();  // nobody wants dx: conv1 and the downsample skipped theirs
   // g, the branch's and the shortcut's gradients are spent (grad_pool.h).

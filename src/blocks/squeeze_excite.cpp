@@ -40,7 +40,7 @@ std::vector<std::pair<std::string, Layer*>> SqueezeExcite::children() {
 }
 
 const Tensor& SqueezeExcite::forward_impl(const Tensor& x) {
-  y_.resize(begin_forward(x));
+  y_.resize(begin_forward(x), x.device());
   x_cache_.copy_from(x);                                  // (N, C, H, W), for ds
   const Tensor& z = flatten.forward(pool.forward(x));     // (N, C): squeeze
   const Tensor& s =                                       // (N, C): excitation, in (0, 1)
@@ -57,7 +57,7 @@ const Tensor& SqueezeExcite::backward_impl(const Tensor& dy) {
   const Tensor& dx_pooled =  // (N, C, H, W): ds spread evenly
       backward_chain({&sigmoid, &fc2, &relu, &fc1, &flatten, &pool}, ds_);
   if (input_grad_)
-    ops::add(dx_scaled_, dx_pooled, dx_buffer(in_shape_));  // x was used twice: the two gradients ADD
+    ops::add(dx_scaled_, dx_pooled, dx_buffer(in_shape_, dy.device()));  // x was used twice: the two gradients ADD
   else
     release_grad();  // nobody wants dx; the fc gradients above were still needed
   pool.release_grad();  // spent (grad_pool.h)

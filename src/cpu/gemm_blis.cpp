@@ -111,21 +111,9 @@ static void gemm_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, real a
 // independent halves of C need no synchronisation at all. C is cut along its
 // longer side, at multiples of 16 so that no cache line is shared by two
 // threads; products under ~1 MFLOP stay on one thread.
-// gemm's arguments, checked on every call (a few compares): BLIS aborts
-// the process on a negative size, and a leading dimension shorter than a
-// row reads the wrong numbers without a word.
-static void check_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t lda,
-                       int64_t ldb, int64_t ldc) {
-  const int64_t a_row = ta ? M : K, b_row = tb ? K : N;  // the stored rows' lengths
-  if (M < 0 || N < 0 || K < 0 || lda < std::max<int64_t>(1, a_row) ||
-      ldb < std::max<int64_t>(1, b_row) || ldc < std::max<int64_t>(1, N))
-    throw std::invalid_argument(
-        "ops::gemm: invalid sizes M=" + std::to_string(M) + ", N=" + std::to_string(N) +
-        ", K=" + std::to_string(K) + " with lda=" + std::to_string(lda) +
-        ", ldb=" + std::to_string(ldb) + ", ldc=" + std::to_string(ldc) +
-        " (sizes >= 0; each leading dimension >= its stored row's length)");
-}
-
+// gemm's arguments are checked on every call (ops::check_gemm, a few
+// compares): BLIS aborts the process on a negative size, and a leading
+// dimension shorter than a row reads the wrong numbers without a word.
 void gemm(Trans trans_a, Trans trans_b, int64_t M, int64_t N, int64_t K, real alpha, const real* A,
           int64_t lda, const real* B, int64_t ldb, real beta, real* C, int64_t ldc) {
   check_gemm(trans_a == Trans::Yes, trans_b == Trans::Yes, M, N, K, lda, ldb, ldc);

@@ -142,6 +142,10 @@ Shape BatchNorm::output_shape(const Shape& in) const {
   return in;
 }
 
+void BatchNorm::moved_to(Device d) {
+  for (Tensor* t : {&mean_, &rstd_, &dx_scale_, &dx_mean_dy_, &dx_mean_dy_xhat_}) t->move_to(d);
+}
+
 // ---------------------------------------------------------------- forward
 // Per channel c, over its M = N*S values:
 //   1. statistics. training: mu and var from the batch (one pass, see the top

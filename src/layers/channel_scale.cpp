@@ -19,7 +19,10 @@ void check_shapes(const char* who, const Tensor& x, const Tensor& s) {
 
 void channel_scale(const Tensor& x, const Tensor& s, Tensor& y) {
   check_shapes("channel_scale", x, s);
-  y.resize(x.shape());
+#ifdef BYHAND_CUDA
+  if (x.device() == Device::CUDA) return channel_scale_cuda(x, s, y);
+#endif
+  y.resize(x.shape(), Device::CPU);
   const int64_t planes = x.dim(0) * x.dim(1);  // one (n, c) plane per scale
   const int64_t hw = x.dim(2) * x.dim(3);
   const real* xp = x.data();
@@ -38,8 +41,11 @@ void channel_scale_backward(const Tensor& dy, const Tensor& x, const Tensor& s, 
                             Tensor& ds) {
   check_shapes("channel_scale_backward", x, s);
   if (dy.shape() != x.shape()) check_shape("channel_scale_backward", "dy", x.shape(), dy.shape());
-  dx.resize(x.shape());
-  ds.resize(s.shape());
+#ifdef BYHAND_CUDA
+  if (x.device() == Device::CUDA) return channel_scale_backward_cuda(dy, x, s, dx, ds);
+#endif
+  dx.resize(x.shape(), Device::CPU);
+  ds.resize(s.shape(), Device::CPU);
   const int64_t planes = x.dim(0) * x.dim(1);
   const int64_t hw = x.dim(2) * x.dim(3);
   const real* g = dy.data();

@@ -213,6 +213,7 @@ const real* Conv2d::padded_input(const ConvGeometry& g) const {
 // BLIS's micro-kernel does the arithmetic; W is packed once per call.
 void Conv2d::forward_into(const Tensor& x, Tensor& y) {
   const ConvGeometry g = geometry(x.shape());
+  if (algorithm_ == Algorithm::Reference) return forward_reference(x, y, g);
   winograd_forward_ = winograd(g, x.dim(0));  // backward takes the same road: x_padded_ is laid out for it
   if (winograd_forward_) return forward_winograd(x, y, g);
   if (pointwise(g, false)) return forward_pointwise(x, y, g);
@@ -273,6 +274,7 @@ void Conv2d::forward_into(const Tensor& x, Tensor& y) {
 // dx is overwritten, or skipped when nobody wants it (input_grad() off).
 void Conv2d::backward_into(const Tensor& dy, Tensor& dx) {
   const ConvGeometry g = geometry(in_shape_);
+  if (algorithm_ == Algorithm::Reference) return backward_reference(dy, dx, g);
   if (winograd_forward_) return backward_winograd(dy, dx, g);
   if (pointwise(g, true)) return backward_pointwise(dy, dx, g);
   if (direct_backward(g)) return backward_direct(dy, dx, g);

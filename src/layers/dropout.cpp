@@ -1,6 +1,7 @@
 // dropout.cpp — Dropout forward and backward (dropout.h).
 #include "byhand/layers/dropout.h"
 
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -25,15 +26,26 @@ void Dropout::forward_into(const Tensor& x, Tensor& y) {
     std::memcpy(y.data(), x.data(), sizeof(real) * size_t(n));
     return;
   }
-  // Draw the mask: keep with probability 1 - p, scaled by 1/(1 - p) (0 when p = 1).
-  mask_.resize(x.shape());
-  const real keep_scale = p_ < 1 ? real(1.0 / (1.0 - p_)) : real(0);
+  // Draw the mask: keep with probability 1 - p, scaled by 1/(1 - p) (0 when
+  // p = 1). Element i keeps when its uniform u_i = k_i 2^-53 is >= p, i.e.
+  // when the integer k_i >= ceil(p 2^53) (exact: p 2^53 is p with a bigger
+  // exponent). k_i comes from (key, i) alone (random.h), one key per forward,
+  // so the loop could run in any order, and the GPU draws the same mask.
+  mask_.resize(x.shape(), x.device());
+  const uint64_t key = rng_.next_u64();
+  const uint64_t threshold = keep_threshold();
+  const real keep_scale = this->keep_scale();
   real* m = mask_.data();
-  for (int64_t i = 0; i < n; ++i) m[i] = rng_.uniform() >= p_ ? keep_scale : real(0);
   const real* xp = x.data();
   real* yp = y.data();
-  for (int64_t i = 0; i < n; ++i) yp[i] = xp[i] * m[i];
+  for (int64_t i = 0; i < n; ++i) {
+    m[i] = counter_draw53(key, uint64_t(i)) >= threshold ? keep_scale : real(0);
+    yp[i] = xp[i] * m[i];
+  }
 }
+
+uint64_t Dropout::keep_threshold() const { return uint64_t(std::ceil(p_ * 0x1.0p53)); }
+real Dropout::keep_scale() const { return p_ < 1 ? real(1.0 / (1.0 - p_)) : real(0); }
 
 // y = x * mask is linear in x, so dx = dy * mask (or dx = dy in eval mode).
 void Dropout::backward_into(const Tensor& dy, Tensor& dx) {

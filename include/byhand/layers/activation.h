@@ -34,6 +34,13 @@ class ReLU : public Elementwise {
  protected:
   void forward_into(const Tensor& x, Tensor& y) override;
   void backward_into(const Tensor& dy, Tensor& dx) override;
+#ifdef BYHAND_CUDA  // the twins: src/cuda/layers/activation.cu
+ public:
+  bool has_cuda() const override { return true; }
+ protected:
+  void forward_cuda(const Tensor& x, Tensor& y) override;
+  void backward_cuda(const Tensor& dy, Tensor& dx) override;
+#endif
 };
 
 class LeakyReLU : public Elementwise {
@@ -48,6 +55,13 @@ class LeakyReLU : public Elementwise {
  protected:
   void forward_into(const Tensor& x, Tensor& y) override;
   void backward_into(const Tensor& dy, Tensor& dx) override;
+#ifdef BYHAND_CUDA  // the twins: src/cuda/layers/activation.cu
+ public:
+  bool has_cuda() const override { return true; }
+ protected:
+  void forward_cuda(const Tensor& x, Tensor& y) override;
+  void backward_cuda(const Tensor& dy, Tensor& dx) override;
+#endif
  private:
   real slope_;
   Tensor x_cache_;  // same shape as x
@@ -59,6 +73,13 @@ class Sigmoid : public Elementwise {
  protected:
   void forward_into(const Tensor& x, Tensor& y) override;
   void backward_into(const Tensor& dy, Tensor& dx) override;
+#ifdef BYHAND_CUDA  // the twins: src/cuda/layers/activation.cu
+ public:
+  bool has_cuda() const override { return true; }
+ protected:
+  void forward_cuda(const Tensor& x, Tensor& y) override;
+  void backward_cuda(const Tensor& dy, Tensor& dx) override;
+#endif
 };
 
 class Tanh : public Elementwise {
@@ -67,6 +88,13 @@ class Tanh : public Elementwise {
  protected:
   void forward_into(const Tensor& x, Tensor& y) override;
   void backward_into(const Tensor& dy, Tensor& dx) override;
+#ifdef BYHAND_CUDA  // the twins: src/cuda/layers/activation.cu
+ public:
+  bool has_cuda() const override { return true; }
+ protected:
+  void forward_cuda(const Tensor& x, Tensor& y) override;
+  void backward_cuda(const Tensor& dy, Tensor& dx) override;
+#endif
 };
 
 }  // namespace byhand

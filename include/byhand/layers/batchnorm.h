@@ -95,6 +95,14 @@ class BatchNorm : public Layer {
 
   void forward_into(const Tensor& x, Tensor& y) override;
   void backward_into(const Tensor& dy, Tensor& dx) override;
+  void moved_to(Device d) override;  // mean_, rstd_ and the coefficients go along
+#ifdef BYHAND_CUDA  // the twins: src/cuda/layers/batchnorm.cu
+ public:
+  bool has_cuda() const override { return true; }
+ protected:
+  void forward_cuda(const Tensor& x, Tensor& y) override;
+  void backward_cuda(const Tensor& dy, Tensor& dx) override;
+#endif
 
  private:
   std::string kind_;

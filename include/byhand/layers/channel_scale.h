@@ -22,4 +22,11 @@ void channel_scale(const Tensor& x, const Tensor& s, Tensor& y);
 void channel_scale_backward(const Tensor& dy, const Tensor& x, const Tensor& s, Tensor& dx,
                             Tensor& ds);
 
+#ifdef BYHAND_CUDA  // the twins (src/cuda/layers/channel_scale.cu); the two above
+                    // call them for GPU tensors
+void channel_scale_cuda(const Tensor& x, const Tensor& s, Tensor& y);
+void channel_scale_backward_cuda(const Tensor& dy, const Tensor& x, const Tensor& s, Tensor& dx,
+                                 Tensor& ds);
+#endif
+
 }  // namespace byhand

@@ -110,7 +110,11 @@ class Conv2d : public Layer {
   // Direct needs stride 1, Winograd a 3x3 kernel with stride 1, Pointwise a
   // 1x1 kernel with stride 1 and no padding: set on other layers, they leave
   // them to the road Auto would take.
-  enum class Algorithm { Auto, Im2col, Direct, Winograd, Pointwise };
+  // Reference: im2col + GEMM + col2im one image at a time, exactly as
+  // im2col.h tells it (conv2d_reference.cpp): the plain road, which the
+  // tests compare the others with and the GPU twin mirrors. Auto never
+  // takes it.
+  enum class Algorithm { Auto, Im2col, Direct, Winograd, Pointwise, Reference };
   // When Auto takes Winograd: a 3x3 kernel, stride 1, at least 16 channels in
   // and out, images of at least 16 outputs (4x4), and enough tiles of 2x2
   // outputs in the batch. The weights' transforms, 16 x C_in x C_out numbers
@@ -138,6 +142,14 @@ class Conv2d : public Layer {
  protected:
   void forward_into(const Tensor& x, Tensor& y) override;
   void backward_into(const Tensor& dy, Tensor& dx) override;
+#ifdef BYHAND_CUDA  // the twins: src/cuda/layers/conv2d.cu, the reference road on
+                    // the GPU (im2col + cuBLAS + col2im), whatever the algorithm
+ public:
+  bool has_cuda() const override { return true; }
+ protected:
+  void forward_cuda(const Tensor& x, Tensor& y) override;
+  void backward_cuda(const Tensor& dy, Tensor& dx) override;
+#endif
 
  private:
   ConvGeometry geometry(const Shape& input) const;  // of one image of this input
@@ -148,6 +160,8 @@ class Conv2d : public Layer {
   bool pointwise(const ConvGeometry& g, bool backward) const;  // which road, for this input
   void forward_pointwise(const Tensor& x, Tensor& y, const ConvGeometry& g);  // conv2d_pointwise.cpp
   void backward_pointwise(const Tensor& dy, Tensor& dx, const ConvGeometry& g);
+  void forward_reference(const Tensor& x, Tensor& y, const ConvGeometry& g);  // conv2d_reference.cpp
+  void backward_reference(const Tensor& dy, Tensor& dx, const ConvGeometry& g);
   bool winograd(const ConvGeometry& g, int64_t batch) const;  // forward decides; backward follows
   bool winograd_forward_ = false;               // the last forward took Winograd
   void forward_winograd(const Tensor& x, Tensor& y, const ConvGeometry& g);    // conv2d_winograd.cpp

@@ -32,8 +32,17 @@ class Dropout : public Layer {
  protected:
   void forward_into(const Tensor& x, Tensor& y) override;
   void backward_into(const Tensor& dy, Tensor& dx) override;
+#ifdef BYHAND_CUDA  // the twins: src/cuda/layers/dropout.cu
+ public:
+  bool has_cuda() const override { return true; }
+ protected:
+  void forward_cuda(const Tensor& x, Tensor& y) override;
+  void backward_cuda(const Tensor& dy, Tensor& dx) override;
+#endif
 
  private:
+  uint64_t keep_threshold() const;  // ceil(p 2^53): keep where the draw is >= it
+  real keep_scale() const;          // 1 / (1 - p), 0 when p = 1
   double p_;
   Rng rng_;
   Tensor mask_;            // same shape as x: 0 or 1/(1-p); used only in training

@@ -18,6 +18,13 @@ class Flatten : public Layer {
  protected:
   void forward_into(const Tensor& x, Tensor& y) override;
   void backward_into(const Tensor& dy, Tensor& dx) override;
+#ifdef BYHAND_CUDA  // the twins: src/cuda/layers/flatten.cu
+ public:
+  bool has_cuda() const override { return true; }
+ protected:
+  void forward_cuda(const Tensor& x, Tensor& y) override;
+  void backward_cuda(const Tensor& dy, Tensor& dx) override;
+#endif
 };
 
 }  // namespace byhand

@@ -33,6 +33,13 @@ class Linear : public Layer {
  protected:
   void forward_into(const Tensor& x, Tensor& y) override;
   void backward_into(const Tensor& dy, Tensor& dx) override;
+#ifdef BYHAND_CUDA  // the twins: src/cuda/layers/linear.cu
+ public:
+  bool has_cuda() const override { return true; }
+ protected:
+  void forward_cuda(const Tensor& x, Tensor& y) override;
+  void backward_cuda(const Tensor& dy, Tensor& dx) override;
+#endif
 
  private:
   int64_t in_, out_;

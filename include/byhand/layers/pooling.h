@@ -95,9 +95,19 @@ class MaxPool2d : public Pool2d {
  protected:
   void forward_into(const Tensor& x, Tensor& y) override;
   void backward_into(const Tensor& dy, Tensor& dx) override;
+#ifdef BYHAND_CUDA  // the twins: src/cuda/layers/pooling.cu
+ public:
+  bool has_cuda() const override { return true; }
+ protected:
+  void forward_cuda(const Tensor& x, Tensor& y) override;
+  void backward_cuda(const Tensor& dy, Tensor& dx) override;
+#endif
 
  private:
   std::vector<int64_t> argmax_;  // (N, C, Ho, Wo): winner of each window, h * W + w
+#ifdef BYHAND_CUDA
+  Tensor argmax_gpu_;            // the same on the GPU, as numbers (exact below 2^24)
+#endif
 };
 
 class AvgPool2d : public Pool2d {
@@ -110,6 +120,13 @@ class AvgPool2d : public Pool2d {
  protected:
   void forward_into(const Tensor& x, Tensor& y) override;
   void backward_into(const Tensor& dy, Tensor& dx) override;
+#ifdef BYHAND_CUDA  // the twins: src/cuda/layers/pooling.cu
+ public:
+  bool has_cuda() const override { return true; }
+ protected:
+  void forward_cuda(const Tensor& x, Tensor& y) override;
+  void backward_cuda(const Tensor& dy, Tensor& dx) override;
+#endif
 
  private:
   bool count_include_pad_;
@@ -125,6 +142,13 @@ class AdaptiveAvgPool2d : public Layer {
  protected:
   void forward_into(const Tensor& x, Tensor& y) override;
   void backward_into(const Tensor& dy, Tensor& dx) override;
+#ifdef BYHAND_CUDA  // the twins: src/cuda/layers/pooling.cu
+ public:
+  bool has_cuda() const override { return true; }
+ protected:
+  void forward_cuda(const Tensor& x, Tensor& y) override;
+  void backward_cuda(const Tensor& dy, Tensor& dx) override;
+#endif
 
  private:
   Size2 out_;
