@@ -13,7 +13,7 @@
 #
 #   make bench                         everything (a few minutes)
 #   BENCH_RUNS=5 BENCH_ONLY=resnet make bench    more runs; one group only
-#                                      (mlp, conv, guard, lenet, resnet)
+#                                      (mlp, conv, guard, lenet, resnet, gpu)
 set -u
 BUILD=${BUILD:-build}
 THREADS=${BENCH_THREADS:-2}
@@ -139,4 +139,32 @@ if want resnet; then
         "peak RSS MB|${model}_${mode}_peak_rss_mb|torch_${model}_${mode}_peak_rss_mb|lower"
     done
   done
+fi
+
+# The GPU (a build with the CUDA path, on a machine with an NVIDIA GPU): the
+# model of the ImageNet papers at their size, ResNet-50 on 3x224x224 images,
+# batch 64, training, best of RUNS runs; then one profiled run for the share
+# of the step spent in the GEMM layers (Conv2d, Linear). No PyTorch beside
+# it: Debian's python3-torch is built without CUDA.
+if want gpu; then
+  echo "== GPU: ResNet-50 training, 3x224x224 images, batch 64, SGD momentum"
+  probe=$("$BUILD/bench/bench_resnet" --device cuda --steps 1 --warmup 0) || { echo "$probe"; exit 1; }
+  if echo "$probe" | grep -q 'skipped'; then
+    echo "  GPU figures skipped: ${probe#*skipped: }"
+  else
+    list=""
+    for ((run = 1; run <= RUNS; run++)); do
+      out=$("$BUILD/bench/bench_resnet" --model resnet50 --mode train --device cuda --size 224 \
+            --batch 64 --steps 20 --warmup 5 --threads "$THREADS") || { echo "$out"; exit 1; }
+      [ "$run" = 1 ] && echo "$out" | grep -v '^RESULT'
+      list+="$(result "$out" resnet50_train_cuda224_images_per_s) "
+    done
+    echo "$list" | awk -v runs="$RUNS" '{ lo = hi = $1; for (i = 2; i <= NF; i++) { if ($i < lo) lo = $i; if ($i > hi) hi = $i }
+      printf "  images/s, best of %d runs: %.1f (runs %.1f-%.1f)\n", runs, hi, lo, hi }'
+    out=$("$BUILD/bench/bench_resnet" --model resnet50 --mode train --device cuda --size 224 \
+          --batch 64 --steps 10 --warmup 5 --threads "$THREADS" --profile) || { echo "$out"; exit 1; }
+    echo "  profiled run (each layer waits for its kernels, so the step is slower):"
+    echo "$out" | grep 'share of the step'
+  fi
+  echo
 fi

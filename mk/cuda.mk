@@ -38,7 +38,11 @@ $(error CUDA=1: no CUDA toolkit found (bin/nvcc, include/cuda_runtime.h, lib64/l
 else
 USE_CUDA :=
 ifeq ($(MAKELEVEL),0)
-$(info CUDA path skipped: no CUDA toolkit found (nvcc with cudart and cuBLAS))
+ifeq ($(shell command -v nvcc 2>/dev/null)$(wildcard /usr/local/cuda/bin/nvcc),)
+$(info CUDA path skipped: nvcc not found)
+else
+$(info CUDA path skipped: nvcc found, but no toolkit with cuda_runtime.h, libcudart and libcublas (set CUDA_HOME=DIR))
+endif
 endif
 endif
 

@@ -27,6 +27,13 @@ void* cuda_alloc(size_t) { require_cuda("cuda_alloc"); return nullptr; }
 void cuda_free(void*, size_t) {}
 void cuda_copy(void*, const void*, size_t, Copy) { require_cuda("cuda_copy"); }
 void cuda_fill(real*, int64_t, real) { require_cuda("cuda_fill"); }
+void* cuda_alloc_pinned(size_t) { require_cuda("pinned memory"); return nullptr; }
+void cuda_free_pinned(void*) {}
+void cuda_copy_async(void*, const void*, size_t, Copy) { require_cuda("cuda_copy_async"); }
+void* cuda_event_create() { require_cuda("cuda_event_create"); return nullptr; }
+void cuda_event_record(void*) {}
+void cuda_event_wait(void*) {}
+void cuda_event_destroy(void*) {}
 }  // namespace detail
 
 }  // namespace byhand

@@ -12,10 +12,12 @@
 namespace byhand {
 
 // sqrt( (1/n) sum_i g_i^2 ), the sum in double so that a float gradient with a
-// million entries loses nothing.
+// million entries loses nothing. A gradient on the GPU is read from a host
+// copy: the monitor is for looking, once a batch, not for speed.
 double grad_rms(const Tensor& grad) {
   const int64_t n = grad.numel();
   if (n == 0) return 0;
+  if (grad.device() != Device::CPU) return grad_rms(grad.to(Device::CPU));
   const real* g = grad.data();
   double sum_of_squares = 0;
   for (int64_t i = 0; i < n; ++i) sum_of_squares += double(g[i]) * double(g[i]);

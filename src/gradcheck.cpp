@@ -4,6 +4,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "byhand/nan_guard.h"
+
 namespace byhand {
 
 std::string index_string(const Shape& shape, int64_t flat) {
@@ -52,13 +54,6 @@ constexpr size_t kMaxProblems = 8;
 void add_problem(GradcheckResult& r, const std::string& what) {
   r.passed = false;
   if (r.problems.size() < kMaxProblems) r.problems.push_back(what);
-}
-
-// First non-finite entry of t, or -1.
-int64_t first_nonfinite(const Tensor& t) {
-  for (int64_t i = 0; i < t.numel(); ++i)
-    if (!std::isfinite(double(t[i]))) return i;
-  return -1;
 }
 
 // Which entries of a tensor of n elements to check.

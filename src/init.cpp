@@ -42,10 +42,22 @@ std::pair<int64_t, int64_t> fan_in_and_fan_out(const Shape& shape) {
   return {fan_in, fan_out};
 }
 
+// The numbers are drawn on the host, in order, from one generator, so a
+// seed gives the same weights on either device: a tensor on the GPU is
+// filled through a host copy (init runs once, speed does not matter here).
+template <class Fill>
+static void on_host(Tensor& t, Fill fill) {
+  if (t.device() == Device::CPU) return fill(t);
+  Tensor host = t.to(Device::CPU);
+  fill(host);
+  t.copy_from(host, t.device());
+}
+
 void uniform_(Tensor& t, double a, double b, Rng& rng) {
   if (a > b)
     throw std::invalid_argument("init::uniform_: expected a <= b, got a=" + std::to_string(a) +
                                 ", b=" + std::to_string(b));
+  if (t.device() != Device::CPU) return on_host(t, [&](Tensor& h) { uniform_(h, a, b, rng); });
   real* w = t.data();
   for (int64_t i = 0, n = t.numel(); i < n; ++i) w[i] = real(rng.uniform(a, b));
 }
@@ -53,6 +65,7 @@ void uniform_(Tensor& t, double a, double b, Rng& rng) {
 void normal_(Tensor& t, double mean, double std, Rng& rng) {
   if (std < 0)
     throw std::invalid_argument("init::normal_: expected std >= 0, got " + std::to_string(std));
+  if (t.device() != Device::CPU) return on_host(t, [&](Tensor& h) { normal_(h, mean, std, rng); });
   real* w = t.data();
   for (int64_t i = 0, n = t.numel(); i < n; ++i) w[i] = real(rng.normal(mean, std));
 }
@@ -65,6 +78,7 @@ void eye_(Tensor& t) {
   if (t.rank() != 2)
     throw std::invalid_argument(
         "init::eye_: only tensors with 2 dimensions are supported, got shape " + t.shape().str());
+  if (t.device() != Device::CPU) return on_host(t, [](Tensor& h) { eye_(h); });
   const int64_t rows = t.dim(0), cols = t.dim(1);
   t.fill(real(0));
   for (int64_t i = 0; i < rows && i < cols; ++i) t[i * cols + i] = real(1);

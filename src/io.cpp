@@ -153,7 +153,9 @@ static void warn_nonfinite(const std::string& who, const std::string& path,
 }
 
 static void apply(std::vector<PendingCopy>& copies) {
-  for (PendingCopy& c : copies) c.target->copy_from(c.value);  // same shape: no allocation
+  // Into the model's own buffers, on the device they are on (same shape: no
+  // allocation); a model on the GPU loads there.
+  for (PendingCopy& c : copies) c.target->copy_from(c.value, c.target->device());
 }
 
 // ---------------------------------------------------------------- optimizer state

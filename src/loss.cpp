@@ -70,12 +70,25 @@ const Tensor& CrossEntropyLoss::backward() {
   return dlogits_;
 }
 
+// Input and target of a loss must sit on one device.
+static void require_same_device(const char* who, const Tensor& input, const Tensor& target) {
+  if (input.device() != target.device())
+    throw std::invalid_argument(std::string(who) + ": the input is on " +
+                                device_name(input.device()) + ", the target on " +
+                                device_name(target.device()) + "; move both to one device");
+}
+
 // ---------------------------------------------------------------- MSELoss
 // L = mean_i (x_i - t_i)^2
 double MSELoss::forward(const Tensor& input, const Tensor& target) {
-  require_cpu(input, "MSELoss");
   check_shape("MSELoss", "target", input.shape(), target.shape());
-  diff_.resize(input.shape());
+  require_same_device("MSELoss", input, target);
+  done_on_gpu_ = false;
+#ifdef BYHAND_CUDA
+  if (input.device() == Device::CUDA) return forward_cuda(input, target);
+#endif
+  require_cpu(input, "MSELoss");
+  diff_.resize(input.shape(), Device::CPU);
   double total = 0;
   for (int64_t i = 0, n = input.numel(); i < n; ++i) {
     diff_[i] = input[i] - target[i];
@@ -86,9 +99,10 @@ double MSELoss::forward(const Tensor& input, const Tensor& target) {
 
 // dL/dx_i = 2 (x_i - t_i) / numel   (without the 1/numel for Reduction::Sum)
 const Tensor& MSELoss::backward() {
+  if (done_on_gpu_) return dinput_;  // forward_cuda computed it
   if (diff_.empty()) throw std::logic_error("MSELoss: backward called before forward");
   const real scale = real(2) / (reduction_ == Reduction::Mean ? real(diff_.numel()) : real(1));
-  dinput_.resize(diff_.shape());
+  dinput_.resize(diff_.shape(), Device::CPU);
   for (int64_t i = 0, n = diff_.numel(); i < n; ++i) dinput_[i] = scale * diff_[i];
   return dinput_;
 }
@@ -99,8 +113,13 @@ const Tensor& MSELoss::backward() {
 // computed stably as max(x, 0) - t x + log(1 + e^{-|x|}), which never
 // exponentiates a large positive number (the same trick as PyTorch).
 double BCEWithLogitsLoss::forward(const Tensor& logits, const Tensor& target) {
-  require_cpu(logits, "BCEWithLogitsLoss");
   check_shape("BCEWithLogitsLoss", "target", logits.shape(), target.shape());
+  require_same_device("BCEWithLogitsLoss", logits, target);
+  done_on_gpu_ = false;
+#ifdef BYHAND_CUDA
+  if (logits.device() == Device::CUDA) return forward_cuda(logits, target);
+#endif
+  require_cpu(logits, "BCEWithLogitsLoss");
   logits_.copy_from(logits);
   target_.copy_from(target);
   double total = 0;
@@ -113,9 +132,10 @@ double BCEWithLogitsLoss::forward(const Tensor& logits, const Tensor& target) {
 
 // dL/dx = sigmoid(x) - t   (divided by numel for the mean)
 const Tensor& BCEWithLogitsLoss::backward() {
+  if (done_on_gpu_) return dlogits_;  // forward_cuda computed it
   if (logits_.empty()) throw std::logic_error("BCEWithLogitsLoss: backward called before forward");
   const real scale = reduction_ == Reduction::Mean ? real(1) / real(logits_.numel()) : real(1);
-  dlogits_.resize(logits_.shape());
+  dlogits_.resize(logits_.shape(), Device::CPU);
   for (int64_t i = 0, n = logits_.numel(); i < n; ++i) {
     real x = logits_[i];
     real p = x >= 0 ? real(1) / (real(1) + std::exp(-x)) : std::exp(x) / (real(1) + std::exp(x));

@@ -59,6 +59,13 @@ int64_t first_nonfinite(const real* p, int64_t n) {
   return -1;
 }
 
+int64_t first_nonfinite(const Tensor& t) {
+#ifdef BYHAND_CUDA
+  if (t.device() == Device::CUDA) return ops::cuda_first_nonfinite(t.data(), t.numel());
+#endif
+  return first_nonfinite(t.data(), t.numel());
+}
+
 // ---------------------------------------------------------------- arming
 
 NanGuard::NanGuard() {
@@ -83,13 +90,19 @@ void NanGuard::set_step(int epoch, int64_t batch, int64_t step, double lr) {
 
 // ---------------------------------------------------------------- messages
 
-// "NaN" or "Inf" for the value at index i.
-static const char* kind_of(real v) { return std::isnan(v) ? "NaN" : "Inf"; }
+// "NaN" or "Inf" for the value at index i (of a tensor on either device:
+// the messages below run once, when training stops, so a copy is cheap).
+static const char* kind_of(const Tensor& t, int64_t i) {
+  real v = t.device() == Device::CPU ? t[i] : t.to_vector()[static_cast<size_t>(i)];
+  return std::isnan(v) ? "NaN" : "Inf";
+}
 
 // "finite" / "not finite (3 of its 6400 values are NaN or Inf)".
 static std::string census(const Tensor& t) {
   int64_t bad = 0;
-  for (int64_t i = 0; i < t.numel(); ++i) bad += !std::isfinite(t[i]);
+  const std::vector<real> v = t.device() == Device::CPU ? std::vector<real>() : t.to_vector();
+  const real* p = t.device() == Device::CPU ? t.data() : v.data();
+  for (int64_t i = 0; i < t.numel(); ++i) bad += !std::isfinite(p[i]);
   if (bad == 0) return "finite";
   return "not finite (" + std::to_string(bad) + " of its " + std::to_string(t.numel()) +
          " values are NaN or Inf)";
@@ -122,7 +135,7 @@ static std::string own_params_note(const Layer& layer) {
   std::string note;
   for (const Param* p : layer.own_params()) {
     const Tensor& t = p->value;
-    if (t.numel() == 0 || first_nonfinite(t.data(), t.numel()) < 0) continue;
+    if (t.numel() == 0 || first_nonfinite(t) < 0) continue;
     note += " Its parameter '" + p->name + "' is " +
             census(t) + ".";
   }
@@ -148,9 +161,9 @@ void NanGuard::vouch_for(const Tensor& t) {
 
 void NanGuard::check_input(const Tensor& x) {
   flush();
-  const int64_t i = first_nonfinite(x.data(), x.numel());
+  const int64_t i = first_nonfinite(x);
   if (i >= 0)
-    stop(std::string(kind_of(x[i])) + " in the input batch (" + element(i, x) + ")",
+    stop(std::string(kind_of(x, i)) + " in the input batch (" + element(i, x) + ")",
          " The data holds it: no layer has run yet.");
   remember(x);  // the first layer's input: verified
 }
@@ -160,19 +173,19 @@ void NanGuard::check_loss(double loss, const Tensor& dlogits) {
   if (!std::isfinite(loss))
     stop("the loss is " + std::string(std::isnan(loss) ? "NaN" : "Inf"),
          " Every layer's output was finite: the loss itself overflowed (logits too large).");
-  const int64_t i = first_nonfinite(dlogits.data(), dlogits.numel());
+  const int64_t i = first_nonfinite(dlogits);
   if (i >= 0)
-    stop(std::string(kind_of(dlogits[i])) + " in the loss gradient dL/dlogits (" +
+    stop(std::string(kind_of(dlogits, i)) + " in the loss gradient dL/dlogits (" +
              element(i, dlogits) + ")",
          "");
 }
 
 void NanGuard::scan_output(const Layer& layer, const std::string& input_state, const Tensor& y) {
-  const int64_t i = first_nonfinite(y.data(), y.numel());
+  const int64_t i = first_nonfinite(y);
   if (i >= 0) {
     std::string detail = " Its input was " + input_state + ".";
     detail += own_params_note(layer);
-    stop(std::string(kind_of(y[i])) + " in the forward output of " + layer.who() + " (" +
+    stop(std::string(kind_of(y, i)) + " in the forward output of " + layer.who() + " (" +
              element(i, y) + ")",
          detail);
   }
@@ -223,8 +236,8 @@ void NanGuard::after_update(const Param& p, const std::string& optimizer, double
   const auto it = param_names_.find(&p);
   const std::string name = it != param_names_.end() ? it->second : "'" + p.name + "'";
   if (grad_bad) {
-    const int64_t i = first_nonfinite(p.grad.data(), p.grad.numel());
-    stop(std::string(i >= 0 ? kind_of(p.grad[i]) : "NaN") + " in the gradient of parameter " +
+    const int64_t i = first_nonfinite(p.grad);
+    stop(std::string(i >= 0 ? kind_of(p.grad, i) : "NaN") + " in the gradient of parameter " +
              name + " (" + element(std::max<int64_t>(i, 0), p.grad) +
              "), from the backward pass",
          " The " + optimizer + " update that read it has run, so the parameter now holds NaN"
@@ -243,9 +256,9 @@ void NanGuard::after_backward(const Layer& layer, const Tensor& dy, const Tensor
     vouch_for(dx);
     return;
   }
-  const int64_t i = first_nonfinite(dx.data(), dx.numel());
+  const int64_t i = first_nonfinite(dx);
   if (i >= 0)
-    stop(std::string(kind_of(dx[i])) + " in the input gradient dx of " + layer.who() + " (" +
+    stop(std::string(kind_of(dx, i)) + " in the input gradient dx of " + layer.who() + " (" +
              element(i, dx) + "), in the backward pass",
          " The gradient coming in (dy) was " + census(dy) + "." +
              own_params_note(layer));

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "byhand/device.h"
 #include "byhand/layer.h"
 
 namespace byhand {
@@ -22,6 +23,15 @@ const Tensor& Layer::timed_backward(const Tensor& dy) {
 
 Profiler::~Profiler() { stop(); }
 
+// A GPU runs its kernels while the CPU goes on: a layer on the GPU is timed
+// from an idle GPU to a finished one, so its time is its kernels' (and a
+// step's time includes the GPU's last kernel).
+void Profiler::wait_for_gpu(const Tensor& t) {
+  if (t.device() != Device::CUDA) return;
+  gpu_seen_ = true;
+  cuda::synchronize();
+}
+
 void Profiler::start() {
   if (detail::active_profiler && detail::active_profiler != this)
     throw std::logic_error("Profiler::start: another Profiler is recording");
@@ -30,6 +40,7 @@ void Profiler::start() {
   depth_ = 0;
   steps_ = 0;
   stepped_seconds_ = 0;
+  if (gpu_seen_) cuda::synchronize();
   started_ = Clock::now();
   detail::active_profiler = this;
 }
@@ -42,11 +53,21 @@ bool Profiler::recording() const { return detail::active_profiler == this; }
 
 void Profiler::end_step() {
   if (!recording()) return;
+  if (gpu_seen_) cuda::synchronize();
   stepped_seconds_ = std::chrono::duration<double>(Clock::now() - started_).count();
   ++steps_;
 }
 
 double Profiler::step_seconds() const { return steps_ ? stepped_seconds_ / steps_ : 0.0; }
+
+double Profiler::share_of(const std::vector<std::string>& kinds) const {
+  if (stepped_seconds_ <= 0) return 0;
+  double seconds = 0;
+  for (const ProfileRow& r : rows_)
+    for (const std::string& k : kinds)
+      if (r.kind == k) seconds += r.forward_seconds + r.backward_seconds;
+  return seconds / stepped_seconds_;
+}
 
 // The row of `layer`, made on its first call, so rows come in the order the
 // layers are entered: a block before its children (the tree, depth first).
@@ -74,12 +95,14 @@ struct Profiler::Nest {
 const Tensor& Profiler::timed_forward(Layer& layer, const Tensor& x) {
   const size_t i = row_of(layer);
   const Shape in = x.shape();  // x may be this layer's own buffer, rewritten below
+  wait_for_gpu(x);
   const Clock::time_point t0 = Clock::now();
   const Tensor* y;
   {
     Nest nest(depth_);
     y = &layer.forward_impl(x);
   }
+  wait_for_gpu(*y);
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   ProfileRow& r = rows_[i];  // after the children: they may have grown rows_
   r.forward_seconds += s;
@@ -94,12 +117,14 @@ const Tensor& Profiler::timed_forward(Layer& layer, const Tensor& x) {
 
 const Tensor& Profiler::timed_backward(Layer& layer, const Tensor& dy) {
   const size_t i = row_of(layer);
+  wait_for_gpu(dy);
   const Clock::time_point t0 = Clock::now();
   const Tensor* dx;
   {
     Nest nest(depth_);
     dx = &layer.backward_impl(dy);
   }
+  wait_for_gpu(dy);
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   ProfileRow& r = rows_[i];
   r.backward_seconds += s;

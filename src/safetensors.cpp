@@ -336,7 +336,8 @@ SafeTensor encode_tensor(const Tensor& t, const std::string& dtype) {
     throw std::invalid_argument("encode_tensor: byhand writes F32, F64 or I64, not " + dtype);
   SafeTensor s{dtype, t.shape().dims(), {}};
   const int64_t n = t.numel();
-  const real* x = t.data();
+  const std::vector<real> host = t.device() == Device::CPU ? std::vector<real>() : t.to_vector();
+  const real* x = t.device() == Device::CPU ? t.data() : host.data();  // a GPU tensor: its copy
   s.bytes.reserve(size_t(n * dtype_size(dtype)));
   if (dtype == "F32")
     for (int64_t i = 0; i < n; ++i) put_le(s.bytes, bits_of(float(x[i])), 4);

@@ -82,6 +82,7 @@ void Tensor::FreeDeleter::operator()(real* p) const {
     case Memory::Heap: std::free(p); break;
     case Memory::Mapped: munmap(p, bytes); break;
     case Memory::Cuda: detail::cuda_free(p, bytes); break;
+    case Memory::Pinned: detail::cuda_free_pinned(p); break;
   }
 }
 
@@ -109,9 +110,10 @@ static const Tensor& on_host(const Tensor& t, Tensor& scratch) {
 
 Tensor::Tensor(Tensor&& other) noexcept
     : shape_(other.shape_), device_(other.device_), capacity_(other.capacity_),
-      data_(std::move(other.data_)) {
+      pinned_(other.pinned_), data_(std::move(other.data_)) {
   other.shape_ = Shape{0};
   other.capacity_ = 0;
+  other.pinned_ = false;
 }
 
 Tensor& Tensor::operator=(Tensor&& other) noexcept {
@@ -119,9 +121,11 @@ Tensor& Tensor::operator=(Tensor&& other) noexcept {
     shape_ = other.shape_;
     device_ = other.device_;
     capacity_ = other.capacity_;
+    pinned_ = other.pinned_;
     data_ = std::move(other.data_);
     other.shape_ = Shape{0};
     other.capacity_ = 0;
+    other.pinned_ = false;
   }
   return *this;
 }
@@ -140,7 +144,7 @@ int64_t Tensor::allocations() { return g_allocations.load(); }
 // knows its bounds (it does not watch mmap's pages), and the numbers past
 // numel() are marked unused (asan.h).
 // A CUDA tensor's buffer comes from the GPU's caching allocator (device.h),
-// and is not known to be zero.
+// a pinned one from cudaMallocHost; neither is known to be zero.
 static constexpr size_t kMappedBytes = asan::kOn ? SIZE_MAX : size_t(1) << 20;
 
 static size_t buffer_bytes(int64_t n) { return (size_t(n) * sizeof(real) + 63) / 64 * 64; }
@@ -155,6 +159,14 @@ bool Tensor::allocate(int64_t n) {
     void* p = detail::cuda_alloc(bytes);
     data_.get_deleter().bytes = bytes;
     data_.get_deleter().memory = Memory::Cuda;
+    data_.reset(static_cast<real*>(p));
+    capacity_ = n;
+    return false;
+  }
+  if (pinned_) {
+    void* p = detail::cuda_alloc_pinned(bytes);
+    data_.get_deleter().bytes = bytes;
+    data_.get_deleter().memory = Memory::Pinned;
     data_.reset(static_cast<real*>(p));
     capacity_ = n;
     return false;
@@ -225,8 +237,23 @@ void Tensor::resize(const Shape& shape, Device device) {
     data_.reset();
     capacity_ = 0;
     device_ = device;
+    pinned_ = false;
   }
   resize(shape);
+}
+
+void Tensor::pin_memory() {
+  if (pinned_) return;
+  if (device_ != Device::CPU)
+    throw std::invalid_argument("Tensor::pin_memory: the tensor is on " +
+                                std::string(device_name(device_)) + "; only CPU memory is pinned");
+  detail::require_cuda("Tensor::pin_memory");
+  Tensor old(std::move(*this));
+  shape_ = old.shape_;
+  device_ = Device::CPU;
+  pinned_ = true;
+  allocate(old.numel());
+  if (old.numel()) std::memcpy(data_.get(), old.data(), sizeof(real) * size_t(old.numel()));
 }
 
 void Tensor::reshape(const Shape& shape) {

@@ -28,9 +28,13 @@ int64_t count_correct(const Tensor& logits, const std::vector<int>& labels) {
                                 " for " + std::to_string(labels.size()) +
                                 " labels; expected (N, C) with N = the number of labels");
   const int64_t N = logits.dim(0), C = logits.dim(1);
+  // Logits on the GPU are read from a host copy (N x C numbers: small).
+  std::vector<real> host;
+  if (logits.device() != Device::CPU) host = logits.to_vector();
+  const real* all = logits.device() == Device::CPU ? logits.data() : host.data();
   int64_t correct = 0;
   for (int64_t n = 0; n < N; ++n) {
-    const real* row = logits.data() + n * C;
+    const real* row = all + n * C;
     int64_t best = 0;
     for (int64_t c = 1; c < C; ++c)
       if (row[c] > row[best]) best = c;
@@ -46,6 +50,7 @@ EvalResult evaluate(Layer& model, CrossEntropyLoss& criterion, DataLoader& loade
   double loss_sum = 0;
   int64_t correct = 0;
   Batch batch;
+  loader.set_device(model.device());  // batches where the model is
   loader.start_epoch();
   while (loader.next(batch)) {
     const Tensor& logits = model.forward(batch.x);
@@ -135,6 +140,7 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
     throw std::invalid_argument("fit: resume needs a checkpoint folder (checkpoint_dir)");
   std::vector<EpochStats> history;
   Batch batch;
+  train.set_device(model.device());  // batches where the model is (pinned copies to a GPU)
   // Nobody wants dL/d(images): let the first layers skip it (see layer.h).
   struct InputGradOff {
     Layer& m;

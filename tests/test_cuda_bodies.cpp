@@ -29,6 +29,7 @@
 #include "byhand/layers/dropout.h"
 #include "byhand/layers/pooling.h"
 #include "byhand/loss.h"
+#include "byhand/nan_guard.h"
 #include "byhand/ops.h"
 #include "byhand/optim.h"
 #include "test_helpers.h"
@@ -194,6 +195,51 @@ TEST_CASE("CUDA bodies: cross-entropy's row body gives the CPU loss and gradient
     REQUIRE(total == l_cpu);
     require_same(loss.probabilities(), probs);
     require_same(d_cpu, d);
+  }
+}
+
+// The element bodies give the CPU losses' gradient exactly and their loss up
+// to the order of the sum (the GPU adds block by block).
+TEST_CASE("CUDA bodies: MSE and BCE-with-logits element bodies give the CPU losses",
+          "[cuda_bodies]") {
+  Rng rng(6);
+  const int64_t n = 45;
+  Tensor x = normal_tensor({9, 5}, rng, 0, 4);
+  x[3] = 60, x[4] = -60;  // BCE: e^{-|x|} is the only exponential taken
+  Tensor t = normal_tensor({9, 5}, rng), t01({9, 5});
+  for (int64_t i = 0; i < n; ++i) t01[i] = real(i % 3) / 2;  // 0, 0.5, 1
+  for (Reduction r : {Reduction::Mean, Reduction::Sum}) {
+    MSELoss mse(r);
+    const double l_mse = mse.forward(x, t);
+    const Tensor d_mse = mse.backward();
+    BCEWithLogitsLoss bce(r);
+    const double l_bce = bce.forward(x, t01);
+    const Tensor d_bce = bce.backward();
+    const bool mean = r == Reduction::Mean;
+    Tensor d1({9, 5}), d2({9, 5});
+    double s1 = 0, s2 = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      s1 += body::mse_at(i, x.data(), t.data(), real(2) / (mean ? real(n) : real(1)), d1.data());
+      s2 += body::bce_with_logits_at(i, x.data(), t01.data(), mean ? real(1) / real(n) : real(1),
+                                     d2.data());
+    }
+    if (mean) s1 /= double(n), s2 /= double(n);
+    REQUIRE(s1 == Approx(l_mse).epsilon(1e-12));
+    REQUIRE(s2 == Approx(l_bce).epsilon(1e-12));
+    require_same(d_mse, d1);
+    require_same(d_bce, d2);
+  }
+}
+
+TEST_CASE("CUDA bodies: the NaN guard's GPU test is the CPU scan's", "[cuda_bodies]") {
+  Rng rng(4);
+  Tensor x = awkward_input(70, rng);
+  x[69] = std::numeric_limits<real>::denorm_min();
+  x[68] = std::numeric_limits<real>::max();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    INFO("value " << x[i]);
+    REQUIRE(ops::body::is_nonfinite(x[i]) == !std::isfinite(x[i]));
+    REQUIRE((first_nonfinite(x.data() + i, 1) == 0) == ops::body::is_nonfinite(x[i]));
   }
 }
 

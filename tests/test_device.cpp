@@ -3,6 +3,7 @@
 // test_gpu.cpp, [gpu].)
 #include <catch2/catch.hpp>
 
+#include "byhand/data.h"
 #include "byhand/device.h"
 #include "byhand/layers/linear.h"
 #include "byhand/sequential.h"
@@ -43,6 +44,33 @@ TEST_CASE("device: without a GPU, asking for one is a clear error that says why"
                                                   Catch::Contains("not available"));
   REQUIRE(model.params()[0]->value.device() == Device::CPU);
   REQUIRE(cuda::memory_stats().mallocs == 0);
+}
+
+TEST_CASE("device: without a GPU, GPU batches and pinned memory are clear errors", "[device]") {
+  if (cuda::available()) {
+    WARN("a GPU is present (" << cuda::status() << "): test_gpu_training.cpp covers it");
+    return;
+  }
+  Dataset d;
+  d.images = Tensor({4, 1, 2, 2});
+  d.labels = {0, 1, 0, 1};
+  d.num_classes = 2;
+  d.classes = {"a", "b"};
+  DataLoader loader(d, 2, false);
+  REQUIRE_THROWS_WITH(loader.set_device(Device::CUDA),
+                      Catch::Contains("DataLoader::set_device") &&
+                          Catch::Contains("not available"));
+  REQUIRE(loader.device() == Device::CPU);  // unchanged: it still serves
+  Batch b;
+  REQUIRE(loader.next(b));
+  REQUIRE(b.x.device() == Device::CPU);
+  REQUIRE_NOTHROW(loader.set_device(Device::CPU));
+
+  Tensor t({3}, {1, 2, 3});
+  REQUIRE_THROWS_WITH(t.pin_memory(), Catch::Contains("Tensor::pin_memory") &&
+                                          Catch::Contains("not available"));
+  REQUIRE_FALSE(t.is_pinned());
+  REQUIRE(t.to_vector() == std::vector<real>{1, 2, 3});
 }
 
 TEST_CASE("device: Tensor copies by device on the CPU", "[device]") {

@@ -20,6 +20,7 @@
 #include "byhand/layers/pooling.h"
 #include "byhand/layers/zero_pad.h"
 #include "byhand/models.h"
+#include "byhand/nan_guard.h"
 #include "byhand/ops.h"
 #include "byhand/optim.h"
 #include "byhand/sequential.h"
@@ -223,6 +224,49 @@ TEST_CASE("gpu: cross-entropy, Dropout and Flatten, GPU vs CPU", "[gpu]") {
     Flatten f;
     require_gpu_matches_cpu(f, normal_tensor({2, 3, 4, 5}, rng), normal_tensor({2, 60}, rng), 0);
   }
+}
+
+TEST_CASE("gpu: MSELoss and BCEWithLogitsLoss, GPU vs CPU", "[gpu]") {
+  REQUIRE_GPU();
+  Rng rng(7);
+  Tensor x = normal_tensor({300, 7}, rng, 0, 3), t = normal_tensor({300, 7}, rng), t01({300, 7});
+  for (int64_t i = 0; i < t01.numel(); ++i) t01[i] = real(i % 2);
+  for (Reduction r : {Reduction::Mean, Reduction::Sum}) {
+    MSELoss mse_cpu(r), mse_gpu(r);
+    REQUIRE(mse_gpu.forward(x.to(Device::CUDA), t.to(Device::CUDA)) ==
+            Approx(mse_cpu.forward(x, t)).epsilon(1e-6));
+    REQUIRE(mse_gpu.backward().device() == Device::CUDA);
+    require_close(mse_cpu.backward(), mse_gpu.backward(), "MSE dx");
+    BCEWithLogitsLoss bce_cpu(r), bce_gpu(r);
+    REQUIRE(bce_gpu.forward(x.to(Device::CUDA), t01.to(Device::CUDA)) ==
+            Approx(bce_cpu.forward(x, t01)).epsilon(1e-6));
+    require_close(bce_cpu.backward(), bce_gpu.backward(), "BCE dx");
+  }
+  MSELoss mse;
+  REQUIRE_THROWS_WITH(mse.forward(x.to(Device::CUDA), t),
+                      Catch::Contains("MSELoss: the input is on cuda, the target on cpu"));
+}
+
+TEST_CASE("gpu: the NaN guard scans GPU tensors and names the layer", "[gpu]") {
+  REQUIRE_GPU();
+  Tensor x({3, 1000});
+  x[2345] = std::numeric_limits<real>::quiet_NaN();
+  x[2999] = std::numeric_limits<real>::infinity();
+  REQUIRE(first_nonfinite(x.to(Device::CUDA)) == 2345);
+  REQUIRE(first_nonfinite(Tensor({3, 1000}, Device::CUDA)) == -1);
+  manual_seed(2);
+  Sequential net;
+  net.add_named<Linear>("fc1", 4, 3);
+  net.add<ReLU>();
+  net.add_named<Linear>("fc2", 3, 2);
+  net.set_path("");
+  static_cast<Linear&>(net["fc2"]).weight.value[1] = std::numeric_limits<real>::quiet_NaN();
+  net.to(Device::CUDA);
+  const Tensor in = Tensor({2, 4}, {1, 2, 3, 4, 5, 6, 7, 8}).to(Device::CUDA);
+  NanGuard guard;
+  REQUIRE_THROWS_WITH(net.forward(in),
+                      Catch::Contains("NaN in the forward output of Linear(3, 2) 'fc2'") &&
+                          Catch::Contains("Its parameter 'weight' is not finite (1 of its 6"));
 }
 
 TEST_CASE("gpu: every optimizer's step on the GPU equals its step on the CPU", "[gpu]") {

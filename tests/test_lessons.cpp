@@ -224,6 +224,33 @@ TEST_CASE("lessons: integer flags out of range exit 1, naming the flag", "[lesso
   }
 }
 
+// The lessons that can train on a GPU take --device cpu|cuda. Without a GPU,
+// cuda says why and trains on the CPU; anything else is an error.
+TEST_CASE("lessons: --device picks cpu or cuda, says when there is no GPU, refuses others",
+          "[lessons]") {
+  int with_flag = 0;
+  for (const Lesson& l : all_lessons()) {
+    if (!fs::is_regular_file(l.binary)) continue;
+    if (run(l.binary, "--help").out.find("--device") == std::string::npos) continue;
+    ++with_flag;
+    DYNAMIC_SECTION(l.name << " --device tpu") {
+      RunResult r = run(l.binary, "--quick --device tpu");
+      INFO(r.tail());
+      CHECK(r.exit_code == 1);
+      CHECK_THAT(r.err, Contains("--device must be cpu or cuda, got 'tpu'"));
+    }
+  }
+  CHECK(with_flag >= 6);  // 03, 05, 11, 12, 13, 14
+  const fs::path mlp = lesson_dir() / "03_mlp";
+  if (!fs::is_regular_file(mlp)) return;
+  RunResult r = run(mlp, "--quick --device cuda");
+  INFO(r.tail());
+  REQUIRE(r.exit_code == 0);
+  if (r.out.find("no GPU to use") != std::string::npos)
+    CHECK_THAT(r.out, Contains("this run trains on the CPU"));
+  CHECK_THAT(r.out, Contains("test accuracy:"));
+}
+
 TEST_CASE("lessons: a missing data folder exits 1 with a message, not a crash", "[lessons]") {
   for (const Lesson& l : all_lessons()) {
     if (!fs::is_regular_file(l.binary)) continue;

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
     cli.option("--momentum", momentum, "SGD momentum");
     cli.option("--history", history_csv, "write the per-epoch history to this CSV file");
     cli.checkpoint_flags();
+    cli.device_flag();
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
     if (opt_name == "adam") {
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
     std::printf("\n%s\n", summary(*model, {1, 1, 28, 28}).c_str());
     CrossEntropyLoss criterion;  // softmax + negative log-likelihood, fused (see loss.cpp)
     std::unique_ptr<Optimizer> optimizer;
+    model->to(c.device);  // --device cuda: parameters, gradients and buffers to the GPU
     if (opt_name == "adam") optimizer = std::make_unique<Adam>(model->params(), c.lr);
     else optimizer = std::make_unique<SGD>(model->params(), c.lr, momentum);
     std::printf("optimizer: %s, lr %g, batch %lld, %d epoch(s)\n", optimizer->name().c_str(), c.lr,

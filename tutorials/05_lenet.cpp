@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
     cli.option("--momentum", momentum, "SGD momentum");
     cli.option("--history", history_csv, "write the per-epoch history to this CSV file");
     cli.checkpoint_flags();
+    cli.device_flag();
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
     if (opt_name == "adam") {
@@ -83,6 +84,7 @@ int main(int argc, char** argv) {
 
     CrossEntropyLoss criterion;
     std::unique_ptr<Optimizer> optimizer;
+    model->to(c.device);  // --device cuda: parameters, gradients and buffers to the GPU
     if (opt_name == "adam") optimizer = std::make_unique<Adam>(model->params(), c.lr);
     else optimizer = std::make_unique<SGD>(model->params(), c.lr, momentum);
     std::printf("optimizer: %s, lr %g", optimizer->name().c_str(), c.lr);

@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
     cli.option("--momentum", momentum, "SGD momentum");
     cli.option("--out", out_dir, "folder for the history CSV and the PNG curves");
     cli.checkpoint_flags();
+    cli.device_flag();
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
     const bool batch_norm = !plain;
@@ -146,6 +147,7 @@ int main(int argc, char** argv) {
 
     // Step 4 — train, the learning rate along a cosine to 0, per batch.
     CrossEntropyLoss criterion;
+    model->to(c.device);  // --device cuda: parameters, gradients and buffers to the GPU
     SGD optimizer(model->params(), c.lr, momentum);
     const int64_t steps = int64_t(c.epochs) * train.num_batches();
     CosineAnnealingLR schedule(optimizer, steps);

@@ -222,6 +222,7 @@ int main(int argc, char** argv) {
     cli.option("--weight-decay", weight_decay, "L2 weight decay");
     cli.option("--out", out_dir, "folder for the history CSV and the PNG curves");
     cli.checkpoint_flags();
+    cli.device_flag();
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
     if (stem != "small" && stem != "torchvision")
@@ -274,6 +275,7 @@ int main(int argc, char** argv) {
     DataLoader test(d.test, 500, false, 0, false, norm);
 
     CrossEntropyLoss criterion;
+    model->to(c.device);  // --device cuda: parameters, gradients and buffers to the GPU
     SGD optimizer(model->params(), c.lr, momentum, 0, weight_decay);
     const int64_t steps = int64_t(c.epochs) * train.num_batches();
     CosineAnnealingLR schedule(optimizer, steps);  // per batch: lr from --lr to 0

@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
     cli.option("--weights", weights, "with --classify: a torchvision ResNet-50 as safetensors");
     cli.option("--labels", labels, "with --classify: class names, one per line");
     cli.checkpoint_flags();
+    cli.device_flag();
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
     if (!photo.empty()) return classify(photo, weights, labels);
@@ -189,6 +190,7 @@ int main(int argc, char** argv) {
     // hold any out: the "validation" curve is the 50 test photos, as in the
     // seed notes, so it is watched, never used to choose anything.
     CrossEntropyLoss criterion;
+    model->to(c.device);  // --device cuda: parameters, gradients and buffers to the GPU
     Adam optimizer(model->params(), c.lr, 0.9, 0.99, 1e-8, weight_decay);
     std::printf("optimizer: Adam, lr %g, betas (0.9, 0.99), weight decay %g, batch %lld, %d "
                 "epoch(s)\n",

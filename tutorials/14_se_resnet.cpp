@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
     cli.option("--momentum", momentum, "SGD momentum");
     cli.option("--weight-decay", weight_decay, "L2 weight decay");
     cli.option("--out", out_dir, "folder for the history CSVs and the PNG curves");
+    cli.device_flag();
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
 
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
       DataLoader val(d.val, 500, false, 0, false, norm);
       DataLoader test(d.test, 500, false, 0, false, norm);
       CrossEntropyLoss criterion;
+      model->to(c.device);  // --device cuda: parameters, gradients and buffers to the GPU
       SGD optimizer(model->params(), c.lr, momentum, 0, weight_decay);
       CosineAnnealingLR schedule(optimizer, int64_t(c.epochs) * train.num_batches());
       std::printf("\n== %s: %lld parameters, SGD lr %g (cosine, per batch), momentum %g, weight "

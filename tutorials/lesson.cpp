@@ -10,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "byhand/device.h"
 #include "byhand/ops.h"
 #include "byhand/plot.h"
 #include "byhand/random.h"
@@ -164,6 +165,16 @@ void Cli::parse(int argc, char** argv) {
   } else if (given("--checkpoint-every")) {
     throw std::invalid_argument("--checkpoint-every needs --checkpoint DIR");
   }
+  if (c.device_flag == "cuda") {
+    c.device = Device::CUDA;
+    if (!cuda::available()) {
+      std::printf("--device cuda: no GPU to use (%s); this run trains on the CPU\n",
+                  cuda::status().c_str());
+      c.device = Device::CPU;
+    }
+  } else if (c.device_flag != "cpu") {
+    throw std::invalid_argument("--device must be cpu or cuda, got '" + c.device_flag + "'");
+  }
   if (c.quick) {
     if (!given("--epochs")) c.epochs = 1;
     if (!given("--batch")) c.batch = std::min<int64_t>(c.batch, 32);
@@ -178,6 +189,10 @@ void Cli::checkpoint_flags() {
          "folder for crash-safe training checkpoints and final.safetensors (resume.h)");
   option("--checkpoint-every", c.checkpoint_every, "optimizer steps between two checkpoints");
   option("--resume", c.resume, "go on from the newest good checkpoint in --checkpoint DIR");
+}
+
+void Cli::device_flag() {
+  option("--device", common.device_flag, "cpu or cuda: where the model trains");
 }
 
 bool Cli::given(const std::string& flag) const {

@@ -23,6 +23,10 @@
 //   --resume            go on from the newest good checkpoint in DIR; a run
 //                       killed at any moment and resumed ends with the same
 //                       weights, bit for bit, as an uninterrupted one
+// Lessons that train on the GPU too take (Cli::device_flag):
+//   --device cpu|cuda   where the model trains (default cpu); cuda on a machine
+//                       without a usable GPU (or a build without the CUDA
+//                       path) says so and runs on the CPU
 // and adds its own with cli.option(...). Errors (bad flags, missing data,
 // shape mismatches) print "error: ..." and exit with status 1.
 #pragma once
@@ -51,6 +55,8 @@ struct Common {
   std::string checkpoint;          // --checkpoint DIR (checkpoint_flags)
   int64_t checkpoint_every = 50;   // --checkpoint-every N
   bool resume = false;             // --resume
+  std::string device_flag = "cpu";  // --device as given (device_flag)
+  byhand::Device device = byhand::Device::CPU;  // where to train: model->to(c.device)
 };
 
 class Cli {
@@ -70,6 +76,8 @@ class Cli {
   // Adds --checkpoint DIR, --checkpoint-every N and --resume (see the top),
   // which fit_options() passes on to fit: for lessons that train one model.
   void checkpoint_flags();
+  // Adds --device cpu|cuda (see the top); parse() sets common.device.
+  void device_flag();
 
   // Parses argv; prints help and exits 0 on --help; throws on a bad flag.
   // Applies --threads and --seed (set_num_threads, manual_seed).

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -170,6 +171,15 @@ class DataLoader {
   // start_epoch(), or again after it returned false, begins the next epoch.
   bool next(Batch& batch);
 
+  // Serve batch.x on device d (the labels stay on the host). For the GPU,
+  // each batch is assembled in pinned host memory and its copy queued on the
+  // GPU's stream, which returns at once: the CPU assembles the next batch
+  // while the GPU trains on this one. Two pinned buffers take turns; before
+  // one is refilled the host waits for the copy out of it (PyTorch:
+  // DataLoader(pin_memory=True) and x.to('cuda', non_blocking=True)).
+  void set_device(Device d);
+  Device device() const { return device_; }
+
   // Range-for sugar: `for (const Batch& b : loader)` runs one whole epoch
   // (begin() calls start_epoch()). The batch lives in the loader and is
   // overwritten by the next one.
@@ -213,7 +223,14 @@ class DataLoader {
   bool running_ = false;  // inside an epoch that has batches left
   Batch current_;         // the batch the range-for iterator hands out
 
-  void fill_batch(Batch& batch, int64_t first, int64_t count) const;
+  void fill_batch(Batch& batch, int64_t first, int64_t count);
+  // Writes examples order_[first .. first + count) into x (on the CPU).
+  void assemble(real* x, int64_t first, int64_t count) const;
+
+  Device device_ = Device::CPU;
+  struct Staging;  // a pinned host batch and the GPU event that frees it
+  std::shared_ptr<Staging> staging_[2];
+  int staging_turn_ = 0;
 };
 
 }  // namespace byhand

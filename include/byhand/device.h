@@ -65,6 +65,19 @@ void cuda_free(void* p, size_t bytes);    // back to the cache
 enum class Copy { HostToDevice, DeviceToHost, DeviceToDevice };
 void cuda_copy(void* dst, const void* src, size_t bytes, Copy kind);
 void cuda_fill(real* p, int64_t n, real value);
+// Page-locked ("pinned") host memory (cudaMallocHost): the GPU reads it by
+// DMA, so a copy from it needs no staging copy by the driver and can run
+// while the CPU goes on.
+void* cuda_alloc_pinned(size_t bytes);
+void cuda_free_pinned(void* p);
+// cuda_copy queued on the stream every kernel runs on, returning at once:
+// the source must stay untouched until an event recorded after it has
+// passed (cuda_event_wait). cudaEvent_t behind a void*.
+void cuda_copy_async(void* dst, const void* src, size_t bytes, Copy kind);
+void* cuda_event_create();
+void cuda_event_record(void* event);  // marks "everything queued so far"
+void cuda_event_wait(void* event);    // blocks until the GPU has passed the mark
+void cuda_event_destroy(void* event);
 // Throws std::invalid_argument("<who>: device 'cuda' is not available: <why>")
 // unless cuda::available().
 void require_cuda(const std::string& who);

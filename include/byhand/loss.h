@@ -42,6 +42,9 @@ class CrossEntropyLoss {
 #endif
 };
 
+// MSELoss and BCEWithLogitsLoss take input and target on one device; on the
+// GPU (src/cuda/loss.cu) forward computes the gradient too, and backward()
+// hands it over, on the GPU.
 class MSELoss {
  public:
   explicit MSELoss(Reduction r = Reduction::Mean) : reduction_(r) {}
@@ -52,6 +55,10 @@ class MSELoss {
   Reduction reduction_;
   Tensor diff_;    // input - target
   Tensor dinput_;
+  bool done_on_gpu_ = false;  // the last forward ran on the GPU: dinput_ is ready
+#ifdef BYHAND_CUDA
+  double forward_cuda(const Tensor& input, const Tensor& target);
+#endif
 };
 
 class BCEWithLogitsLoss {
@@ -65,6 +72,10 @@ class BCEWithLogitsLoss {
   Reduction reduction_;
   Tensor logits_, target_;
   Tensor dlogits_;
+  bool done_on_gpu_ = false;  // the last forward ran on the GPU: dlogits_ is ready
+#ifdef BYHAND_CUDA
+  double forward_cuda(const Tensor& logits, const Tensor& target);
+#endif
 };
 
 }  // namespace byhand

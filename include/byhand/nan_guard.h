@@ -80,6 +80,8 @@ struct NonFiniteError : TrainingDiverged {
 
 // Index of the first NaN or Inf among p[0 .. n), or -1 when all are finite.
 int64_t first_nonfinite(const real* p, int64_t n);
+// The same for a tensor on either device (on the GPU a kernel scans it).
+int64_t first_nonfinite(const Tensor& t);
 
 class NanGuard {
  public:

@@ -101,6 +101,9 @@ void cuda_gemm_batched(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, real
 void cuda_add_row_vector(real* Y, const real* bias, int64_t N, int64_t D);
 void cuda_accumulate_column_sums(real* out, const real* X, int64_t N, int64_t D);
 void cuda_add(const real* a, const real* b, real* out, int64_t n);
+// Index of the first NaN or Inf among p[0 .. n) on the GPU, or -1 (the NaN
+// guard's scan; it waits for the GPU to bring the answer back).
+int64_t cuda_first_nonfinite(const real* p, int64_t n);
 #endif
 
 }  // namespace ops

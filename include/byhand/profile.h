@@ -38,7 +38,10 @@
 // A block's count is the sum of its children's.
 //
 // One Profiler records at a time (start() on a second one throws). Its times
-// are CPU wall times; a layer on a GPU would have to wait for its kernels.
+// are wall times. Kernels on a GPU run after the call that queued them
+// returns, so for a layer on the GPU the profiler waits for the GPU
+// (cuda::synchronize()) before and after it: the layer's time is that of its
+// kernels, and a profiled GPU step loses the overlap of host and GPU work.
 #pragma once
 
 #include <chrono>
@@ -79,6 +82,10 @@ class Profiler {
   const std::vector<ProfileRow>& rows() const { return rows_; }
   int steps() const { return steps_; }
   double step_seconds() const;  // mean wall time of a step (0 before end_step)
+  // The fraction of the recorded steps' wall time spent in the layers of
+  // these kinds (forward + backward), e.g. {"Conv2d", "Linear"}: the GEMMs.
+  // 0 before end_step.
+  double share_of(const std::vector<std::string>& kinds) const;
 
   // The table above; rows deeper than max_depth are left out (-1: all).
   std::string table(int max_depth = -1) const;
@@ -91,12 +98,14 @@ class Profiler {
   using Clock = std::chrono::steady_clock;
   struct Nest;
   size_t row_of(Layer& layer);
+  void wait_for_gpu(const Tensor& t);  // cuda::synchronize() when t is on the GPU
   std::vector<ProfileRow> rows_;
   std::unordered_map<const Layer*, size_t> index_;
   int depth_ = 0;
   int steps_ = 0;
   Clock::time_point started_;
   double stepped_seconds_ = 0;  // start() to the last end_step(), while recording
+  bool gpu_seen_ = false;       // a timed layer ran on the GPU: steps wait for it too
 };
 
 // The Profiler that is recording, or null (what Layer::forward tests).

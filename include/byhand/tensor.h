@@ -125,6 +125,13 @@ class Tensor {
   // Move this tensor's numbers to device d, in place (nothing when there).
   void move_to(Device d);
 
+  // Page-locked ("pinned") host memory for this CPU tensor, kept across
+  // resizes (torch: pin_memory()). A copy to the GPU from it runs at the full
+  // speed of the bus, and can overlap the CPU's work (DataLoader::to). Needs
+  // a GPU (cuda::available()); the numbers are kept.
+  void pin_memory();
+  bool is_pinned() const { return pinned_; }
+
   // Small helpers used by tests and lessons (any device).
   std::vector<real> to_vector() const;
   double sum() const;
@@ -132,16 +139,17 @@ class Tensor {
   std::string str(int max_items = 8) const; // "Tensor(2, 3) [0.1, 0.2, ...]"
 
  private:
-  enum class Memory : unsigned char { Heap, Mapped, Cuda };  // how a buffer was had
+  enum class Memory : unsigned char { Heap, Mapped, Cuda, Pinned };  // how a buffer was had
   struct FreeDeleter {
     FreeDeleter() noexcept = default;
     size_t bytes = 0;              // the buffer's size
-    Memory memory = Memory::Heap;  // std::free, munmap (a big one) or the GPU cache
+    Memory memory = Memory::Heap;  // std::free, munmap (a big one), the GPU cache, cudaFreeHost
     void operator()(real* p) const;
   };
   Shape shape_{0};
   Device device_ = Device::CPU;
   int64_t capacity_ = 0;
+  bool pinned_ = false;  // pin_memory(): host buffers from cudaMallocHost
   std::unique_ptr<real[], FreeDeleter> data_;
   bool allocate(int64_t n);  // true: a new buffer known to be zero
 };

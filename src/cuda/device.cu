@@ -218,6 +218,37 @@ void cuda_copy(void* dst, const void* src, size_t bytes, Copy kind) {
   CUDA_CHECK(cudaMemcpy(dst, src, bytes, k));
 }
 
+// Pinned host memory is not cached: a DataLoader takes its two staging
+// buffers once and keeps them.
+void* cuda_alloc_pinned(size_t bytes) {
+  void* p = nullptr;
+  CUDA_CHECK(cudaMallocHost(&p, bytes));
+  return p;
+}
+
+void cuda_free_pinned(void* p) {
+  if (p) cudaFreeHost(p);  // in a destructor: an error here has nowhere to go
+}
+
+void cuda_copy_async(void* dst, const void* src, size_t bytes, Copy kind) {
+  if (bytes == 0) return;
+  const cudaMemcpyKind k = kind == Copy::HostToDevice   ? cudaMemcpyHostToDevice
+                           : kind == Copy::DeviceToHost ? cudaMemcpyDeviceToHost
+                                                        : cudaMemcpyDeviceToDevice;
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, k, 0));
+}
+
+void* cuda_event_create() {
+  cudaEvent_t e;
+  CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
+void cuda_event_record(void* e) { CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(e), 0)); }
+void cuda_event_wait(void* e) { CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(e))); }
+void cuda_event_destroy(void* e) {
+  if (e) cudaEventDestroy(static_cast<cudaEvent_t>(e));
+}
+
 namespace {
 __global__ void fill_kernel(real* p, int64_t n, real value) {
   GRID_STRIDE(i, n) p[i] = value;

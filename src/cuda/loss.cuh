@@ -1,5 +1,6 @@
-// loss.cuh — the per-row body of CrossEntropyLoss's CUDA twin (loss.cu): the
-// formulas of src/loss.cpp, forward and backward together, for one sample.
+// loss.cuh — the bodies of the losses' CUDA twins (loss.cu): the formulas of
+// src/loss.cpp, forward and backward together, for one sample (cross-entropy)
+// or one element (MSE, BCE with logits).
 #pragma once
 
 #include <cmath>
@@ -32,6 +33,27 @@ BYHAND_HD double cross_entropy_row(int64_t n, const real* logits, int64_t C, int
   }
   d[t] -= scale;
   return (m + std::log(sum)) - z[t];
+}
+
+// MSELoss at element i: returns (x_i - t_i)^2 and writes
+//   dL/dx_i = scale (x_i - t_i)     scale = 2/numel (mean) or 2 (sum)
+BYHAND_HD double mse_at(int64_t i, const real* x, const real* t, real scale, real* dx) {
+  const real diff = x[i] - t[i];
+  dx[i] = scale * diff;
+  return double(diff) * diff;
+}
+
+// BCEWithLogitsLoss at element i, logit x and target t in [0, 1]:
+//   L = max(x, 0) - t x + log(1 + e^{-|x|})      (never exponentiates a large x)
+//   dL/dx = scale (sigmoid(x) - t)               scale = 1/numel (mean) or 1
+// with sigmoid taken from the side where e^{..} cannot overflow.
+BYHAND_HD double bce_with_logits_at(int64_t i, const real* logits, const real* target,
+                                    real scale, real* dlogits) {
+  const double xd = logits[i], td = target[i];
+  const real x = logits[i];
+  const real p = x >= 0 ? real(1) / (real(1) + std::exp(-x)) : std::exp(x) / (real(1) + std::exp(x));
+  dlogits[i] = scale * (p - target[i]);
+  return (xd > 0 ? xd : 0.0) - td * xd + std::log1p(std::exp(-std::fabs(xd)));
 }
 
 }  // namespace byhand::body

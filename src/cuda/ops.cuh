@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "byhand/tensor.h"
 #include "byhand/hd.h"
@@ -23,6 +24,19 @@ BYHAND_HD void column_sum_at(int64_t j, real* out, const real* X, int64_t N, int
   real s = 0;
   for (int64_t n = 0; n < N; ++n) s += X[n * D + j];
   out[j] += s;
+}
+
+// True when v is NaN or Inf: its exponent bits are all ones (the test the
+// CPU scan in nan_guard.cpp makes, bit for bit).
+BYHAND_HD bool is_nonfinite(real v) {
+  if (sizeof(real) == 4) {
+    uint32_t b;
+    std::memcpy(&b, &v, sizeof b);
+    return (b & 0x7f800000u) == 0x7f800000u;
+  }
+  uint64_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return (b & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
 }
 
 }  // namespace byhand::ops::body

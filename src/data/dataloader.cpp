@@ -20,6 +20,7 @@
 #include <string>
 
 #include "byhand/data.h"
+#include "byhand/device.h"
 #include "byhand/random.h"
 
 namespace byhand {
@@ -137,24 +138,63 @@ DataLoader::Iterator DataLoader::begin() {
   return ++it;  // fetch the first batch
 }
 
-void DataLoader::fill_batch(Batch& batch, int64_t first, int64_t count) const {
+// A pinned host batch for the GPU, and the event recorded after the copy
+// out of it was queued: the buffer may be refilled once the GPU passed it.
+struct DataLoader::Staging {
+  Tensor host;
+  void* copied = nullptr;  // cudaEvent_t
+  Staging() : copied(detail::cuda_event_create()) { host.pin_memory(); }
+  ~Staging() { detail::cuda_event_destroy(copied); }
+  Staging(const Staging&) = delete;
+  Staging& operator=(const Staging&) = delete;
+};
+
+void DataLoader::set_device(Device d) {
+  if (d == Device::CUDA) detail::require_cuda("DataLoader::set_device");
+  device_ = d;
+  if (d == Device::CPU) staging_[0].reset(), staging_[1].reset();
+}
+
+void DataLoader::fill_batch(Batch& batch, int64_t first, int64_t count) {
+  const Dataset& d = *data_;
+  const Shape shape{count, d.channels(), d.height(), d.width()};
+  batch.y.resize(size_t(count));
+  batch.indices.resize(size_t(count));
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t src = order_[size_t(first + i)];
+    batch.indices[size_t(i)] = src;
+    batch.y[size_t(i)] = d.labels[size_t(src)];
+  }
+  if (device_ == Device::CPU) {
+    batch.x.resize(shape, Device::CPU);  // keeps a big enough buffer
+    assemble(batch.x.data(), first, count);
+    return;
+  }
+  // The GPU: assemble in this turn's pinned buffer (once the copy out of it
+  // two batches ago is done), then queue its copy into batch.x.
+  std::shared_ptr<Staging>& st = staging_[staging_turn_];
+  staging_turn_ ^= 1;
+  if (!st) st = std::make_shared<Staging>();
+  detail::cuda_event_wait(st->copied);
+  st->host.resize(shape);
+  assemble(st->host.data(), first, count);
+  batch.x.resize(shape, Device::CUDA);
+  detail::cuda_copy_async(batch.x.data(), st->host.data(), sizeof(real) * size_t(shape.numel()),
+                          detail::Copy::HostToDevice);
+  detail::cuda_event_record(st->copied);
+}
+
+void DataLoader::assemble(real* x, int64_t first, int64_t count) const {
   const Dataset& d = *data_;
   const int64_t channels = d.channels(), plane = d.height() * d.width();
   const int64_t per = channels * plane;
-  batch.x.resize(Shape{count, channels, d.height(), d.width()});  // keeps a big enough buffer
-  batch.y.resize(size_t(count));
-  batch.indices.resize(size_t(count));
-
   const real* images = d.images.data();
-  real* x = batch.x.data();
   const int64_t* order = order_.data() + first;
   // One thread: this is a memory copy, bound by memory bandwidth, and a
   // parallel region here would leave OpenMP's idle threads spinning on the
   // core the training step needs next.
   for (int64_t i = 0; i < count; ++i) {
     const int64_t src = order[i];
-    batch.indices[size_t(i)] = src;
-    batch.y[size_t(i)] = d.labels[size_t(src)];
     const real* from = images + src * per;
     real* to = x + i * per;
     if (!normalize_) {
