@@ -10,6 +10,9 @@
 #   make clean
 #   make CUDA=1       insist on the CUDA path (src/cuda/, device.h); CUDA=0 leaves
 #                     it out. By default it is built when nvcc is found.
+#   make MPI=1        insist on data-parallel training through Open MPI
+#                     (distributed.h); MPI=0 leaves it out. By default it is
+#                     built when mpicxx is found.
 #
 # Objects go under build/ (build/f32 for the float library, build/f64 for the
 # double build used by the gradient-check tests). It builds on every core by
@@ -33,6 +36,7 @@ LDLIBS   += -lblis -lstb -lz -fopenmp -lm -lpthread
 # The CPU library's sources: never src/cuda/, whose .cu files only nvcc builds.
 LIB_SRC   := $(filter-out src/cuda/%,$(wildcard src/*.cpp src/*/*.cpp))
 
+include mk/mpi.mk
 include mk/cuda.mk
 
 LIB_F32_O := $(LIB_F32_SRC:%.cpp=$(BUILD)/f32/%.o) $(CUDA_O)
@@ -77,20 +81,25 @@ $(LIB_F64): $(LIB_F64_O)
 
 $(BUILD)/tutorials/%: $(BUILD)/f32/tutorials/%.o $(HARNESS_O) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LDLIBS)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LDLIBS) $(MPI_LDLIBS)
 tutorials: $(LESSON_BIN)
 
 $(BUILD)/bench/%: $(BUILD)/f32/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LDLIBS)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LDLIBS) $(MPI_LDLIBS)
 
 $(TEST_F64): $(TEST_F64_O) $(LIB_F64)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(MPI_LDLIBS)
 $(TEST_F32): $(TEST_F32_O) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LDLIBS)
-tests: $(TEST_F64) $(TEST_F32) $(LESSON_BIN)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LDLIBS) $(MPI_LDLIBS)
+# The program tests/test_distributed.cpp runs alone and under mpirun.
+DP_CHECK := $(BUILD)/tests/byhand_dp_check
+$(DP_CHECK): $(BUILD)/f32/tests/mpi/dp_check.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LDLIBS) $(MPI_LDLIBS)
+tests: $(TEST_F64) $(TEST_F32) $(LESSON_BIN) $(DP_CHECK)
 
 deps:
 	@bash .ci/deps.sh
@@ -105,7 +114,7 @@ test: deps
 	@BUILD=$(BUILD) bash tests/run_tests.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCH_BIN)
+	@$(MAKE) --no-print-directory $(BENCH_BIN) $(BUILD)/tutorials/15_data_parallel
 	@BUILD=$(BUILD) bash bench/run_bench.sh
 
 # Every training history under runs/ (a lesson's --history CSV) as PNG curves.

@@ -3,7 +3,7 @@
 # Called by `make deps` (and so by `make run` / `make test`).
 set -eu
 pkgs=(g++ make libblis-dev libblis4-openmp libstb-dev catch2 zlib1g-dev
-      dataset-fashion-mnist gnuplot-nox)
+      dataset-fashion-mnist gnuplot-nox libopenmpi-dev openmpi-bin)
 [ "${BYHAND_DEPS_EXTRA:-}" ] && pkgs+=(${BYHAND_DEPS_EXTRA})
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

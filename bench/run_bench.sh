@@ -13,7 +13,7 @@
 #
 #   make bench                         everything (a few minutes)
 #   BENCH_RUNS=5 BENCH_ONLY=resnet make bench    more runs; one group only
-#                                      (mlp, conv, guard, lenet, resnet, gpu)
+#                                      (mlp, conv, guard, lenet, resnet, gpu, mpi)
 set -u
 BUILD=${BUILD:-build}
 THREADS=${BENCH_THREADS:-2}
@@ -165,6 +165,49 @@ if want gpu; then
           --batch 64 --steps 10 --warmup 5 --threads "$THREADS" --profile) || { echo "$out"; exit 1; }
     echo "  profiled run (each layer waits for its kernels, so the step is slower):"
     echo "$out" | grep 'share of the step'
+  fi
+  echo
+fi
+
+# Data parallelism on this machine (distributed.h, lesson 15): the same
+# training, one process with 2 threads against 2 processes (mpirun -np 2)
+# with 1 thread each, in turns, RUNS times each; the job's images/s (best,
+# range) and the allreduce's share of the ranks' time.
+if want mpi; then
+  echo "== Data parallel: 1 rank x 2 threads vs 2 ranks x 1 thread (lesson 15, one epoch each)"
+  lesson=$BUILD/tutorials/15_data_parallel
+  if ! command -v mpirun >/dev/null || ! "$lesson" --help >/dev/null 2>&1 ||
+     "$lesson" --quick | grep -q 'has no MPI'; then
+    echo "  skipped: needs mpirun and a build with MPI (make MPI=1, libopenmpi-dev)"
+  else
+    root=""
+    [ "$(id -u)" = 0 ] && root=--allow-run-as-root
+    declare -A subset=([mlp]=20000 [lenet]=10000 [resnet18]=1024)
+    for model in mlp lenet resnet18; do
+      one="" two="" share_one="" share_two=""
+      for ((run = 1; run <= RUNS; run++)); do
+        args="--model $model --epochs 1 --subset ${subset[$model]}"
+        out=$("$lesson" $args --threads 2) || { echo "$out"; exit 1; }
+        one+="$(result "$out" dp_${model}_images_per_s) "
+        out=$(mpirun -np 2 --oversubscribe $root "$lesson" $args --threads 1) || { echo "$out"; exit 1; }
+        [ "$run" = 1 ] && echo "$out" | grep -E '^(model|rank|the job)' | sed 's/^/  /'
+        two+="$(result "$out" dp_${model}_images_per_s) "
+        share_two+="$(result "$out" dp_${model}_allreduce_pct) "
+      done
+      awk -v m="$model" -v one="$one" -v two="$two" -v share="$share_two" -v runs="$RUNS" '
+        function best(list,   n, v, i, b, lo) {
+          n = split(list, v, " "); b = lo = v[1]
+          for (i = 2; i <= n; i++) { if (v[i] > b) b = v[i]; if (v[i] < lo) lo = v[i] }
+          spread = sprintf("runs %.0f-%.0f", lo, b)
+          return b
+        }
+        BEGIN {
+          a = best(one); sa = spread; b = best(two); sb = spread
+          n = split(share, s, " "); lo = hi = s[1]
+          for (i = 2; i <= n; i++) { if (s[i] < lo) lo = s[i]; if (s[i] > hi) hi = s[i] }
+          printf "  %s, images/s, best of %d: 1 rank x 2 threads %.0f (%s); 2 ranks x 1 thread %.0f (%s): %.2fx; allreduce %.1f-%.1f%% of the time\n\n", m, runs, a, sa, b, sb, b / a, lo, hi
+        }'
+    done
   fi
   echo
 fi

@@ -60,10 +60,18 @@ NVCCFLAGS ?= -O3 -lineinfo
 NVCCFLAGS += -std=c++17 $(CUDA_ARCH) -Werror all-warnings \
              -Xcompiler -Wall,-Wextra,-fopenmp -MMD -MP
 CUDA_SRC    := $(wildcard src/cuda/*.cu src/cuda/*/*.cu)
+# NCCL (the GPU's allreduce, for data parallelism on GPUs): with MPI, and
+# when the toolkit has it (nccl.h and libnccl beside cuBLAS). NCCL=0 leaves it out.
+ifeq ($(USE_MPI)$(if $(wildcard $(CUDA_DIR)/include/nccl.h),1)$(if $(wildcard $(CUDA_DIR)/lib64/libnccl.so),1),111)
+USE_NCCL := $(if $(filter 0,$(NCCL)),,1)
+endif
+ifneq ($(USE_NCCL),1)
+CUDA_SRC    := $(filter-out src/cuda/data_parallel.cu,$(CUDA_SRC))
+endif
 CUDA_O      := $(CUDA_SRC:%.cu=$(BUILD)/f32/%.o)
 LIB_F32_SRC := $(filter-out src/device_cpu_only.cpp,$(LIB_SRC))
-F32_CPPFLAGS := -DBYHAND_CUDA -I$(CUDA_DIR)/include
-CUDA_LDLIBS := -L$(CUDA_DIR)/lib64 -Wl,-rpath,$(CUDA_DIR)/lib64 -lcublas -lcudart
+F32_CPPFLAGS := -DBYHAND_CUDA -I$(CUDA_DIR)/include $(if $(USE_NCCL),-DBYHAND_NCCL)
+CUDA_LDLIBS := -L$(CUDA_DIR)/lib64 -Wl,-rpath,$(CUDA_DIR)/lib64 -lcublas -lcudart $(if $(USE_NCCL),-lnccl)
 
 $(BUILD)/f32/%.o: %.cu
 	@mkdir -p $(dir $@)

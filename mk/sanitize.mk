@@ -10,9 +10,10 @@
 #                   and no process, test binary or lesson, wrote a report.
 #   make valgrind   one lesson's quick run under memcheck (VG_LESSON).
 #
-# Both build the CPU library alone (CUDA=0): ASan, UBSan and memcheck watch
-# host code only; the CUDA twins are checked against the CPU layers by the
-# [gpu] tests on a machine with a GPU.
+# Both build the CPU library alone (CUDA=0 MPI=0): ASan, UBSan and memcheck
+# watch byhand's host code only; the CUDA twins are checked against the CPU
+# layers by the [gpu] tests on a machine with a GPU, and Open MPI's own
+# allocations (which it keeps until exit) would drown the leak report.
 
 SAN_BUILD ?= build_san
 VG_BUILD  ?= build_vg
@@ -42,7 +43,7 @@ SAN_ENV := \
 
 .PHONY: sanitize valgrind
 sanitize: deps
-	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CUDA=0 OPT=$(SAN_OPT) SANITIZE="$(SAN_FLAGS)" tests
+	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CUDA=0 MPI=0 OPT=$(SAN_OPT) SANITIZE="$(SAN_FLAGS)" tests
 	@rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS)
 	@start=$$(date +%s); status=0; \
 	  $(SAN_ENV) BUILD=$(SAN_BUILD) bash tests/run_tests.sh || status=1; \
@@ -67,7 +68,7 @@ VG_FLAGS := --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indi
   --errors-for-leak-kinds=definite,indirect --track-origins=yes
 valgrind: deps
 	@command -v valgrind >/dev/null || { echo "valgrind: not installed (apt-get install valgrind)"; exit 1; }
-	@$(MAKE) --no-print-directory BUILD=$(VG_BUILD) CUDA=0 ARCH="$(VG_ARCH)" $(VG_BUILD)/tutorials/$(word 1,$(VG_LESSON))
+	@$(MAKE) --no-print-directory BUILD=$(VG_BUILD) CUDA=0 MPI=0 ARCH="$(VG_ARCH)" $(VG_BUILD)/tutorials/$(word 1,$(VG_LESSON))
 	@start=$$(date +%s); \
 	  valgrind $(VG_FLAGS) $(VG_BUILD)/tutorials/$(VG_LESSON); status=$$?; \
 	  echo "valgrind: ran in $$(( $$(date +%s) - start )) s, exit code $$status"; exit $$status

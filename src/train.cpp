@@ -10,6 +10,8 @@
 #include <optional>
 #include <sstream>
 
+#include "byhand/data_parallel.h"
+#include "byhand/distributed.h"
 #include "byhand/profile.h"
 #include "byhand/resume.h"
 #include "byhand/sequential.h"
@@ -51,14 +53,25 @@ EvalResult evaluate(Layer& model, CrossEntropyLoss& criterion, DataLoader& loade
   int64_t correct = 0;
   Batch batch;
   loader.set_device(model.device());  // batches where the model is
+  // Several processes (distributed.h): each evaluates its share of every
+  // batch, and the sums are added up over the ranks below.
+  loader.set_shard(dist::rank(), dist::world_size());
   loader.start_epoch();
   while (loader.next(batch)) {
+    if (batch.size() == 0) continue;  // this rank's share of a tiny last batch
     const Tensor& logits = model.forward(batch.x);
     loss_sum += criterion.forward(logits, batch.y) * double(batch.size());
     correct += count_correct(logits, batch.y);
     r.count += batch.size();
   }
   model.train(was_training);
+  if (dist::world_size() > 1) {
+    double loss = loss_sum;
+    int64_t counts[2] = {correct, r.count};
+    dist::allreduce_sum(&loss, 1);
+    dist::allreduce_sum(counts, 2);
+    loss_sum = loss, correct = counts[0], r.count = counts[1];
+  }
   if (r.count) {
     r.loss = loss_sum / double(r.count);
     r.accuracy = double(correct) / double(r.count);
@@ -88,6 +101,7 @@ static std::string divergence_report(Layer& model, double loss, int epoch, int64
 static void print_profile(Profiler& profiler, ProgressBar& bar) {
   profiler.stop();
   bar.finish();
+  if (!dist::is_main()) return;
   std::printf("profile of %d training steps (after the first):\n%s", profiler.steps(),
               profiler.table().c_str());
   std::fflush(stdout);
@@ -141,6 +155,17 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
   std::vector<EpochStats> history;
   Batch batch;
   train.set_device(model.device());  // batches where the model is (pinned copies to a GPU)
+  // Several processes (distributed.h, data_parallel.h): each rank trains on
+  // its share of every batch, the gradients are averaged over the ranks, and
+  // every rank takes the same step. Rank 0 alone prints and saves.
+  dist::init();
+  const bool main_rank = dist::is_main();
+  const bool print = opts.print && main_rank;
+  std::optional<DataParallel> parallel;
+  if (dist::world_size() > 1) {
+    train.set_shard(dist::rank(), dist::world_size());
+    parallel.emplace(model);
+  }
   // Nobody wants dL/d(images): let the first layers skip it (see layer.h).
   struct InputGradOff {
     Layer& m;
@@ -159,18 +184,22 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
     const std::string path =
         checkpoints->load_latest(model, optimizer, resumed, opts.schedulers);
     if (path.empty()) {
-      if (opts.print) std::printf("resume: no checkpoint in '%s' yet: starting from the beginning\n",
+      if (print) std::printf("resume: no checkpoint in '%s' yet: starting from the beginning\n",
                                   opts.checkpoint_dir.c_str());
     } else {
       check_resumable(path, resumed, train, opts.epochs);
       resuming = true;
       history = resumed.history;
-      if (opts.print)
+      if (print)
         std::printf("resume: from '%s' (epoch %d, batch %lld of %lld, step %lld)\n", path.c_str(),
                     resumed.epoch, (long long)resumed.batches_done,
                     (long long)resumed.num_batches, (long long)optimizer.steps());
     }
   }
+
+  // Every rank starts from rank 0's weights (a checkpoint resumed, or the
+  // model as built: the same seed should give the same, and now does).
+  if (parallel) parallel->broadcast_from_main();
 
   // The profile (opts.profile_steps): steps 2 .. 1 + profile_steps of the
   // first epoch (the first step allocates every buffer, so it is left out).
@@ -189,34 +218,44 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, step = 0;
     ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(opts.epochs),
-                    opts.progress ? train.num_batches() : 0);
+                    opts.progress && main_rank ? train.num_batches() : 0);
     if (resuming && epoch == resumed.epoch) {  // the epoch the checkpoint was in
       train.set_epoch(resumed.loader_epoch);
       train.start_epoch();
       train.skip_batches(resumed.batches_done);
       step = resumed.batches_done;
-      loss_sum = resumed.loss_sum;
-      correct = resumed.correct;
-      seen = resumed.seen;
+      // The checkpoint holds the whole job's running sums: rank 0 goes on
+      // from them, the others from zero, and the epoch's sum adds them up.
+      loss_sum = main_rank ? resumed.loss_sum : 0;
+      correct = main_rank ? resumed.correct : 0;
+      seen = main_rank ? resumed.seen : 0;
       s.lr = resumed.epoch_lr;
     } else {
       train.start_epoch();
     }
     while (train.next(batch)) {
       if (epoch == 1 && step == 1 && opts.profile_steps > 0) profiler.start();
-      if (guard) {
-        guard->set_step(epoch, step + 1, optimizer.steps() + 1, optimizer.lr());
-        guard->check_input(batch.x);
+      double loss = 0;
+      if (batch.size() == 0) {
+        optimizer.zero_grad();  // a rank whose share of a tiny last batch is empty
+      } else {
+        if (guard) {
+          guard->set_step(epoch, step + 1, optimizer.steps() + 1, optimizer.lr());
+          guard->check_input(batch.x);
+        }
+        const Tensor& logits = model.forward(batch.x);
+        loss = criterion.forward(logits, batch.y);
+        if (!guard && !std::isfinite(loss))
+          throw TrainingDiverged(divergence_report(model, loss, epoch, step));
+        correct += count_correct(logits, batch.y);
+        optimizer.zero_grad();
+        const Tensor& dlogits = criterion.backward();
+        if (guard) guard->check_loss(loss, dlogits);
+        model.backward(dlogits);
       }
-      const Tensor& logits = model.forward(batch.x);
-      const double loss = criterion.forward(logits, batch.y);
-      if (!guard && !std::isfinite(loss))
-        throw TrainingDiverged(divergence_report(model, loss, epoch, step));
-      correct += count_correct(logits, batch.y);
-      optimizer.zero_grad();
-      const Tensor& dlogits = criterion.backward();
-      if (guard) guard->check_loss(loss, dlogits);
-      model.backward(dlogits);
+      // Several ranks: every rank's gradients become the whole batch's mean
+      // gradient, so that the step below is the same everywhere.
+      if (parallel) parallel->average_gradients(batch.size(), batch.global_size);
       if (opts.after_backward) opts.after_backward();
       optimizer.step();
       if (opts.after_step) opts.after_step();
@@ -228,10 +267,16 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
       seen += batch.size();
       ++step;
       if (checkpoints && opts.checkpoint_every > 0 &&
-          optimizer.steps() % opts.checkpoint_every == 0)
-        checkpoints->save(model, optimizer,
-                          progress_now(epoch, train, step, loss_sum, correct, seen, s.lr, history),
-                          opts.schedulers);
+          optimizer.steps() % opts.checkpoint_every == 0) {
+        TrainingProgress p = progress_now(epoch, train, step, loss_sum, correct, seen, s.lr, history);
+        if (parallel) {  // the whole job's sums (every rank takes part)
+          int64_t counts[2] = {p.correct, p.seen};
+          dist::allreduce_sum(&p.loss_sum, 1);
+          dist::allreduce_sum(counts, 2);
+          p.correct = counts[0], p.seen = counts[1];
+        }
+        if (main_rank) checkpoints->save(model, optimizer, p, opts.schedulers);
+      }
       if (opts.progress) {
         char extra[64];
         std::snprintf(extra, sizeof extra, "loss %.4f", loss_sum / double(seen));
@@ -241,6 +286,13 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
     guard.reset();
     if (profiler.recording()) print_profile(profiler, bar);  // an epoch of few steps
     bar.finish();
+    if (parallel) {  // the epoch over the whole job; and the copies still one model
+      int64_t counts[2] = {correct, seen};
+      dist::allreduce_sum(&loss_sum, 1);
+      dist::allreduce_sum(counts, 2);
+      correct = counts[0], seen = counts[1];
+      parallel->check_in_sync();
+    }
     s.train_loss = seen ? loss_sum / double(seen) : 0;
     s.train_acc = seen ? double(correct) / double(seen) : 0;
     s.val_loss = s.val_acc = std::numeric_limits<double>::quiet_NaN();
@@ -251,17 +303,17 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
     }
     s.seconds = now_seconds() - t0;
     history.push_back(s);
-    if (opts.print) {
+    if (print) {
       std::printf("epoch %3d  train loss %.4f  acc %6.2f%%", epoch, s.train_loss,
                   100 * s.train_acc);
       if (val) std::printf("  |  val loss %.4f  acc %6.2f%%", s.val_loss, 100 * s.val_acc);
       std::printf("  |  %.1fs\n", s.seconds);
       std::fflush(stdout);
     }
-    if (!opts.history_csv.empty()) write_history_csv(opts.history_csv, history);
+    if (!opts.history_csv.empty() && main_rank) write_history_csv(opts.history_csv, history);
     if (opts.on_epoch) opts.on_epoch(s);
   }
-  if (checkpoints) checkpoints->save_final(model);
+  if (checkpoints && main_rank) checkpoints->save_final(model);
   return history;
 }
 

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "byhand/device.h"
+#include "byhand/distributed.h"
 #include "byhand/ops.h"
 #include "byhand/plot.h"
 #include "byhand/random.h"
@@ -109,6 +110,13 @@ std::string Cli::usage() const {
 }
 
 void Cli::parse(int argc, char** argv) {
+  // Started by mpirun: join the job (distributed.h). Every rank runs the
+  // same lesson; fit() shares the batches out and averages the gradients,
+  // and only rank 0 prints (the others' stdout goes nowhere; errors still
+  // reach stderr).
+  dist::init();
+  if (!dist::is_main() && !std::freopen("/dev/null", "w", stdout))
+    throw std::runtime_error("rank " + std::to_string(dist::rank()) + ": cannot quiet stdout");
   Common& c = common;
   option("--epochs", c.epochs, "passes over the training set");
   option("--lr", c.lr, "learning rate");
@@ -116,7 +124,7 @@ void Cli::parse(int argc, char** argv) {
   int64_t seed = int64_t(c.seed);
   option("--seed", seed, "one seed for data order, initial weights and dropout masks");
   option("--data", c.data, "data set directory; empty: searched, see data/README.md");
-  option("--threads", c.threads, "CPU threads (0: all cores)");
+  option("--threads", c.threads, "CPU threads (0: all cores, shared among this machine's ranks)");
   option("--subset", c.subset, "use only the first N training images (0: all)");
   option("--quick", c.quick, "a few hundred images, one epoch: a smoke test");
   option("--profile", c.profile,
@@ -179,7 +187,7 @@ void Cli::parse(int argc, char** argv) {
     if (!given("--epochs")) c.epochs = 1;
     if (!given("--batch")) c.batch = std::min<int64_t>(c.batch, 32);
   }
-  set_num_threads(c.threads);
+  set_num_threads(c.threads == 0 && dist::world_size() > 1 ? dist::default_threads() : c.threads);
   manual_seed(c.seed);
 }
 
@@ -206,8 +214,14 @@ int run(const std::function<int()>& body) {
     return body();
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    if (dist::world_size() == 1) {
+      std::cerr << "error: " << e.what() << "\n";
+      return 1;
+    }
+    // One rank failed: the others would wait for it in the next allreduce
+    // forever. End the whole job.
+    std::cerr << "error (rank " << dist::rank() << "): " << e.what() << "\n";
+    dist::abort(1);
   }
 }
 

@@ -125,6 +125,7 @@ struct Batch {
   Tensor x;                      // (B, C, H, W), normalized
   std::vector<int> y;            // B labels
   std::vector<int64_t> indices;  // which examples of the Dataset these are
+  int64_t global_size = 0;       // the whole batch, all ranks' shares (set_shard)
   int64_t size() const { return int64_t(y.size()); }
 };
 
@@ -180,6 +181,20 @@ class DataLoader {
   void set_device(Device d);
   Device device() const { return device_; }
 
+  // Data parallelism (distributed.h): this loader serves rank `rank` of
+  // `world` its share of every batch. The batches, the order and their
+  // number stay those of the whole job (same seed, same global batches);
+  // each global batch of B examples is cut into `world` consecutive shares,
+  // rank r's being examples [B r / world, B (r+1) / world) of it, so the
+  // shares differ by at most one and together are exactly the batch.
+  // batch.global_size says B. (PyTorch's DistributedSampler deals examples
+  // out round-robin over the epoch instead; consecutive shares keep each
+  // global batch what a single process would see.) fit() and evaluate()
+  // call it with dist::rank() and dist::world_size().
+  void set_shard(int rank, int world);
+  int shard_rank() const { return shard_rank_; }
+  int shard_count() const { return shard_count_; }
+
   // Range-for sugar: `for (const Batch& b : loader)` runs one whole epoch
   // (begin() calls start_epoch()). The batch lives in the loader and is
   // overwritten by the next one.
@@ -226,6 +241,8 @@ class DataLoader {
   void fill_batch(Batch& batch, int64_t first, int64_t count);
   // Writes examples order_[first .. first + count) into x (on the CPU).
   void assemble(real* x, int64_t first, int64_t count) const;
+
+  int shard_rank_ = 0, shard_count_ = 1;
 
   Device device_ = Device::CPU;
   struct Staging;  // a pinned host batch and the GPU event that frees it

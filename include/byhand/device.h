@@ -31,9 +31,12 @@ namespace cuda {
 
 // This library was compiled with the CUDA path.
 bool built();
-// Built, and a GPU answered (device 0 is the one used).
+// Built, and a GPU answered. One process uses GPU 0; under mpirun
+// (distributed.h) the rank of local rank L on its machine uses GPU L mod the
+// machine's GPUs.
 bool available();
-// One line: the GPU in use ("NVIDIA H200, sm_90, 139.8 GiB"), or why there is
+// One line: the GPU in use ("NVIDIA H200, sm_90, 139.8 GiB", "GPU 1: ..."
+// for another than GPU 0), or why there is
 // none ("not built: this library has no CUDA path (make CUDA=1 with nvcc)",
 // "no GPU: cudaGetDeviceCount: no CUDA-capable device is detected").
 std::string status();

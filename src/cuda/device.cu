@@ -1,5 +1,6 @@
 // device.cu — device.h on a GPU: which GPU, the caching allocator, copies and
 // fills, and the error checks every .cu file uses (cuda_util.cuh).
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -78,15 +79,25 @@ const Gpu& gpu() {
       r.status = "no GPU: cudaGetDeviceCount found none";
       return r;
     }
+    // One process: GPU 0. Several on one machine (mpirun, distributed.h):
+    // each its own, local rank L taking GPU L mod count, read from the
+    // launcher's environment before MPI is even started.
+    int index = 0;
+    for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
+      if (const char* local = std::getenv(v)) {
+        index = std::atoi(local) % count;
+        break;
+      }
     cudaDeviceProp p;
-    if ((e = cudaGetDeviceProperties(&p, 0)) != cudaSuccess || (e = cudaSetDevice(0)) != cudaSuccess) {
+    if ((e = cudaGetDeviceProperties(&p, index)) != cudaSuccess ||
+        (e = cudaSetDevice(index)) != cudaSuccess) {
       cudaGetLastError();
-      r.status = std::string("no GPU: device 0: ") + cudaGetErrorString(e);
+      r.status = "no GPU: device " + std::to_string(index) + ": " + cudaGetErrorString(e);
       return r;
     }
     char mem[32];
     snprintf(mem, sizeof mem, "%.1f GiB", double(p.totalGlobalMem) / double(1 << 30));
-    r.status = std::string(p.name) + ", sm_" + std::to_string(p.major) + std::to_string(p.minor) +
+    r.status = (index ? "GPU " + std::to_string(index) + ": " : std::string()) + p.name + ", sm_" + std::to_string(p.major) + std::to_string(p.minor) +
                ", " + mem;
     r.ok = true;
     return r;

@@ -115,7 +115,11 @@ bool DataLoader::next(Batch& batch) {
     return false;
   }
   const int64_t count = std::min(batch_size_, end - position_);
-  fill_batch(batch, position_, count);
+  // This rank's share of the global batch (the whole of it in one process).
+  const int64_t from = count * shard_rank_ / shard_count_;
+  const int64_t to = count * (shard_rank_ + 1) / shard_count_;
+  fill_batch(batch, position_ + from, to - from);
+  batch.global_size = count;
   position_ += count;
   return true;
 }
@@ -148,6 +152,14 @@ struct DataLoader::Staging {
   Staging(const Staging&) = delete;
   Staging& operator=(const Staging&) = delete;
 };
+
+void DataLoader::set_shard(int rank, int world) {
+  if (world < 1 || rank < 0 || rank >= world)
+    throw std::invalid_argument("DataLoader::set_shard: rank " + std::to_string(rank) + " of " +
+                                std::to_string(world) + "; expected 0 <= rank < world");
+  shard_rank_ = rank;
+  shard_count_ = world;
+}
 
 void DataLoader::set_device(Device d) {
   if (d == Device::CUDA) detail::require_cuda("DataLoader::set_device");
