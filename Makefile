@@ -19,7 +19,9 @@
 # default; `make -jN` chooses.
 
 # Build in parallel on every core unless a -j was given (make -j1 for one).
-ifeq ($(filter -j%,$(MAKEFLAGS)),)
+# (At the top level only: a sub-make shares its parent's job slots, and its
+# MAKEFLAGS never shows the -j, so adding one there would leave the jobserver.)
+ifeq ($(MAKELEVEL)$(filter -j%,$(MAKEFLAGS)),0)
 MAKEFLAGS += -j$(shell nproc)
 endif
 

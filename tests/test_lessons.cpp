@@ -240,7 +240,7 @@ TEST_CASE("lessons: --device picks cpu or cuda, says when there is no GPU, refus
       CHECK_THAT(r.err, Contains("--device must be cpu or cuda, got 'tpu'"));
     }
   }
-  CHECK(with_flag >= 6);  // 03, 05, 11, 12, 13, 14
+  CHECK(with_flag >= 7);  // 03, 05, 11, 12, 13, 14, 15
   const fs::path mlp = lesson_dir() / "03_mlp";
   if (!fs::is_regular_file(mlp)) return;
   RunResult r = run(mlp, "--quick --device cuda");

@@ -18,6 +18,7 @@
 //   mpirun -np 2 build/tutorials/15_data_parallel             LeNet-5, 2 processes
 //   mpirun -np 2 build/tutorials/15_data_parallel --model mlp
 //   build/tutorials/15_data_parallel                          one process, to compare
+//   mpirun -np 4 build/tutorials/15_data_parallel --device cuda   4 GPUs (NCCL)
 // (As root, Open MPI wants --allow-run-as-root; on a machine with fewer
 // cores than ranks, --oversubscribe.) On several machines: a hostfile that
 // lists them, `mpirun -np 8 --hostfile hosts build/tutorials/15_data_parallel`,
@@ -126,6 +127,7 @@ int main(int argc, char** argv) {
     double momentum = 0.9;
     cli.option("--model", model_name, "mlp, lenet or resnet18");
     cli.option("--momentum", momentum, "SGD momentum");
+    cli.device_flag();  // --device cuda: each rank on its GPU, gradients reduced by NCCL
     cli.parse(argc, argv);  // joins the mpirun job; rank 0 alone prints
     lesson::Common& c = cli.common;
     const int rank = dist::rank(), world = dist::world_size();
@@ -153,6 +155,7 @@ int main(int argc, char** argv) {
     } else {
       throw std::invalid_argument("--model must be mlp, lenet or resnet18, got '" + model_name + "'");
     }
+    model->to(c.device);
     int64_t parameters = 0;
     for (Param* p : model->params()) parameters += p->value.numel();
     CrossEntropyLoss criterion;

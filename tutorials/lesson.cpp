@@ -292,6 +292,7 @@ TrainValTest load_train_val_test(const Common& c, int64_t val_size, int64_t quic
 
 void plot_run(const std::vector<byhand::EpochStats>& history, const std::string& dir,
               const std::string& name, const std::string& title) {
+  if (!dist::is_main()) return;  // several ranks (mpirun): rank 0 draws
   if (byhand::plot_history(history, dir + "/" + name, title))
     std::printf("wrote %s/history.csv, %s_accuracy.png and %s_loss.png\n", dir.c_str(),
                 name.c_str(), name.c_str());
