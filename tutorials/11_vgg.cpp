@@ -52,8 +52,8 @@
 //   build/tutorials/11_vgg --epochs 8
 //
 // What to expect (2 cores, measured with seed 0): the default run takes
-// about 2 minutes, 30 s an epoch; validation accuracy 86.9% after the
-// first epoch, 92.2% after the fourth, and "test accuracy: 91.61%" as the
+// about 2 minutes, 30 s an epoch; validation accuracy 88.8% after the
+// first epoch, 92.0% after the fourth, and "test accuracy: 91.70%" as the
 // last line. --quick (600 images, one epoch, batches of 16) takes a few
 // seconds and reaches about 35%. Curves in runs/11_vgg/.
 #include <cstdio>
