@@ -31,7 +31,8 @@ bool built();
 
 // Joins the job this process was started in by mpirun (MPI_Init_thread),
 // once; later calls do nothing. Without mpirun, or without MPI, the world is
-// this process alone. MPI is finalized at exit. The lessons call it first
+// this process alone. MPI is finalized at exit. With several ranks and no
+// OMP_NUM_THREADS, each rank then uses default_threads() threads. The lessons call it first
 // thing (lesson.cpp); so does fit(), in case nobody did.
 void init(int* argc = nullptr, char*** argv = nullptr);
 

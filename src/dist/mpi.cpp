@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "byhand/distributed.h"
+#include "byhand/ops.h"
 
 namespace byhand {
 namespace dist {
@@ -105,6 +106,9 @@ void init(int* argc, char*** argv) {
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &local);
   MPI_Comm_size(local, &g_local);
   MPI_Comm_free(&local);
+  // Ranks sharing a machine share its cores, unless the user said otherwise
+  // (OMP_NUM_THREADS, or set_num_threads() / --threads later).
+  if (g_world > 1 && !std::getenv("OMP_NUM_THREADS")) set_num_threads(default_threads());
 }
 
 int rank() { return init(), g_rank; }
