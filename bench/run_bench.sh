@@ -182,7 +182,7 @@ if want mpi; then
   else
     root=""
     [ "$(id -u)" = 0 ] && root=--allow-run-as-root
-    declare -A subset=([mlp]=20000 [lenet]=10000 [resnet18]=1024)
+    declare -A subset=([mlp]=60000 [lenet]=30000 [resnet18]=2048)
     for model in mlp lenet resnet18; do
       one="" two="" share_one="" share_two=""
       for ((run = 1; run <= RUNS; run++)); do

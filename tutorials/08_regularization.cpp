@@ -28,7 +28,7 @@
 //   build/tutorials/08_regularization --dropout 0.2 --weight-decay 5e-3
 //
 // What to expect (2 cores; measured with seed 0): the default run takes about
-// 31 s on a quiet machine (almost 5 minutes while other jobs kept both cores
+// 37 s on a quiet machine (almost 5 minutes while other jobs kept both cores
 // busy), --quick about 1 s. It prints a line
 // every 10 epochs of each run, and after each run its last training accuracy
 // two ways (dropout run: 96.70% counted during the epoch with dropout on,

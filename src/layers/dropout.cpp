@@ -38,6 +38,10 @@ void Dropout::forward_into(const Tensor& x, Tensor& y) {
   real* m = mask_.data();
   const real* xp = x.data();
   real* yp = y.data();
+  // The draw is two 64-bit multiplies an element, which AVX2 has no vector
+  // instruction for: a big mask is shared among the threads (any split gives
+  // the same mask, each element depending on its index alone).
+#pragma omp parallel for schedule(static) if (n >= 16384)
   for (int64_t i = 0; i < n; ++i) {
     m[i] = counter_draw53(key, uint64_t(i)) >= threshold ? keep_scale : real(0);
     yp[i] = xp[i] * m[i];
