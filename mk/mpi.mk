@@ -28,6 +28,9 @@ endif
 endif
 
 ifeq ($(USE_MPI),1)
+ifeq ($(MAKELEVEL),0)
+$(info MPI: $(MPICXX) (make MPI=0 leaves it out))
+endif
 # The C interface only: MPI's deprecated C++ bindings are skipped (they
 # also warn under -Wextra), and the program links libmpi alone.
 MPI_CPPFLAGS := -DBYHAND_MPI -DOMPI_SKIP_MPICXX $(shell $(MPICXX) --showme:compile)
