@@ -97,7 +97,12 @@ void DataParallel::average_gradients(int64_t local_count, int64_t global_count) 
   const real scale = real(double(local_count) / double(global_count));
 #ifdef BYHAND_NCCL
   // Gradients on the GPU stay there: NCCL reduces them GPU to GPU.
-  if (!params_.empty() && params_[0]->grad.device() == Device::CUDA && dist::world_size() > 1) {
+  // (Every gradient: a layer of one's own without a CUDA twin keeps its
+  // parameters on the CPU, and then the host road below serves them all.)
+  const bool all_on_gpu = std::all_of(params_.begin(), params_.end(), [](Param* p) {
+    return p->grad.device() == Device::CUDA;
+  });
+  if (!params_.empty() && all_on_gpu && dist::world_size() > 1) {
     flat_gpu_.resize(Shape{int64_t(flat_.size())}, Device::CUDA);
     real* flat = flat_gpu_.data();
     for (const auto& [first, last] : buckets_) {

@@ -7,6 +7,7 @@
 // handling and index arithmetic of the GPU code are checked with no GPU.
 // (Whether the GPU runs them as written is test_gpu.cpp's part, [gpu].)
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -312,6 +313,23 @@ TEST_CASE("CUDA bodies: SGD, RMSprop and Adam's bodies step as the CPU optimizer
   }
 }
 
+// amsgrad's running max: the body is std::max(vmax, v) to the bit, NaN
+// included (std::max keeps vmax unless vmax < v, and a NaN compares false).
+TEST_CASE("CUDA bodies: amsgrad's max treats NaN as std::max does", "[cuda_bodies]") {
+  const real nan = std::numeric_limits<real>::quiet_NaN();
+  const body::AdamStep c{real(0.01), 1, 0, real(0.9), real(0.1), real(0.999), real(0.001),
+                         real(1e-8), true};
+  for (const auto& [vmax0, v0] : {std::pair<real, real>{nan, 1}, {1, nan}, {2, 1}, {1, 2}}) {
+    real w = 1, g = 0, m = 0, v = v0, vmax = vmax0;
+    body::adam_at(0, &w, &g, &m, &v, &vmax, c);
+    const real v_new = real(0.999) * v0;  // g = 0: v = b2 v
+    const real expect = std::max(vmax0, v_new);
+    INFO("vmax " << vmax0 << ", v " << v0);
+    if (std::isnan(expect)) REQUIRE(std::isnan(vmax));
+    else REQUIRE(vmax == expect);
+  }
+}
+
 // The GPU convolution does the reference road for the whole batch at once:
 // its im2col, col2im and bias bodies, run over every element, must give the
 // reference road's y, dx, dW and db (conv2d_reference.cpp).
@@ -344,7 +362,11 @@ TEST_CASE("CUDA bodies: Conv2d's im2col, col2im and bias bodies give the referen
                 dy.data() + n * O * P, P, 0, dcols.data() + n * K * P, P);
     }
     for (int64_t e = 0; e < y.numel(); ++e) body::add_channel_bias_at(e, y.data(), conv.bias.value.data(), O, P);
-    for (int64_t o = 0; o < O; ++o) body::channel_sum_at(o, dy.data(), N, O, P, db.data());
+    for (int64_t o = 0; o < O; ++o) {  // as the kernel does: 3 threads' shares, added
+      double sum = 0;
+      for (int64_t t = 0; t < 3; ++t) sum += body::channel_partial_sum(o, t, 3, dy.data(), N, O, P);
+      db[o] += real(sum);
+    }
     dx.fill(std::numeric_limits<real>::quiet_NaN());  // every pixel must be written
     for (int64_t e = 0; e < dx.numel(); ++e) body::col2im_at(e, d, dcols.data(), dx.data());
 

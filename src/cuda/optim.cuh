@@ -78,7 +78,7 @@ BYHAND_HD int adam_at(int64_t i, real* w, const real* grad, real* m, real* v, re
   v[i] = c.beta2 * v[i] + c.one_minus_beta2 * g * g;
   real v_used = v[i];
   if (c.amsgrad) {
-    vmax[i] = vmax[i] > v[i] ? vmax[i] : v[i];  // std::max(vmax, v), NaN as it does
+    vmax[i] = vmax[i] < v[i] ? v[i] : vmax[i];  // std::max(vmax, v), NaN included, bit for bit
     v_used = vmax[i];
   }
   const real denom = std::sqrt(v_used) / c.bias_correction2_sqrt + c.eps;

@@ -31,7 +31,10 @@ void channel_scale_backward_cuda(const Tensor& dy, const Tensor& x, const Tensor
   dx.resize(x.shape(), Device::CUDA);
   ds.resize(s.shape(), Device::CUDA);
   const int64_t hw = x.dim(2) * x.dim(3), n = x.numel(), planes = s.numel();
-  if (n == 0) return;
+  if (n == 0) {  // empty planes: ds is a sum of nothing (the CPU writes 0 too)
+    ds.zero();
+    return;
+  }
   scale_kernel<<<blocks_for(n), kThreads>>>(dy.data(), s.data(), hw, dx.data(), n);  // dx = dy * s
   CUDA_CHECK_LAUNCH();
   ds_kernel<<<blocks_for(planes), kThreads>>>(dy.data(), x.data(), hw, ds.data(), planes);

@@ -35,8 +35,20 @@ __global__ void col2im_kernel(body::ConvDims d, const real* dcols, real* dx, int
 __global__ void bias_kernel(real* y, const real* b, int64_t C_out, int64_t P, int64_t n) {
   GRID_STRIDE(e, n) body::add_channel_bias_at(e, y, b, C_out, P);
 }
+// db[o] += the sum of dy[n, o, p] over n and p: one block per channel (a
+// channel holds N * P values, 800,000 in a ResNet's first stage), each thread
+// a strided share in double, then the shares added in shared memory, halving
+// the threads each round, as batch norm's sums are.
 __global__ void bias_grad_kernel(const real* dy, int64_t N, int64_t C_out, int64_t P, real* db) {
-  GRID_STRIDE(o, C_out) body::channel_sum_at(o, dy, N, C_out, P, db);
+  __shared__ double share[kThreads];
+  const int64_t o = blockIdx.x;
+  share[threadIdx.x] = body::channel_partial_sum(o, threadIdx.x, blockDim.x, dy, N, C_out, P);
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (int(threadIdx.x) < half) share[threadIdx.x] += share[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) db[o] += real(share[0]);
 }
 
 // cols = im2col of every image of x, into the shared scratch.
@@ -75,7 +87,7 @@ void Conv2d::backward_cuda(const Tensor& dy, Tensor& dx) {
                    cols + n * K * P, P,                                             // cols[n]^T
                    1, weight.grad.data(), K);                                       // dW +=
   if (has_bias_) {
-    bias_grad_kernel<<<blocks_for(out_), kThreads>>>(dy.data(), N, out_, P, bias.grad.data());
+    bias_grad_kernel<<<unsigned(out_), kThreads>>>(dy.data(), N, out_, P, bias.grad.data());
     CUDA_CHECK_LAUNCH();
   }
   if (!input_grad()) return;

@@ -62,13 +62,16 @@ BYHAND_HD void add_channel_bias_at(int64_t e, real* y, const real* b, int64_t C_
   y[e] += b[e / P % C_out];
 }
 
-// db[o] += sum over n and p of dy[n, o, p]: one thread a channel.
-BYHAND_HD void channel_sum_at(int64_t o, const real* dy, int64_t N, int64_t C_out, int64_t P,
-                              real* db) {
-  real s = 0;
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t p = 0; p < P; ++p) s += dy[(n * C_out + o) * P + p];
-  db[o] += s;
+// db[o] += sum over n and p of dy[n, o, p], in shares:
+// thread t of `threads`'s share of channel o's sum: the values m = t,
+// t + threads, ... of the channel's N * P (sample m / P, position m % P), in
+// double. The kernel adds the threads' shares in a tree (conv2d.cu); one
+// thread taking all (t = 0, threads = 1) is the whole sum.
+BYHAND_HD double channel_partial_sum(int64_t o, int64_t t, int64_t threads, const real* dy,
+                                     int64_t N, int64_t C_out, int64_t P) {
+  double s = 0;
+  for (int64_t m = t; m < N * P; m += threads) s += double(dy[(m / P * C_out + o) * P + m % P]);
+  return s;
 }
 
 }  // namespace byhand::body
