@@ -98,10 +98,6 @@ int main(int argc, char** argv) {
     lesson::Common& c = cli.common;
     const bool batch_norm = !plain;
     if (plain && !cli.given("--lr")) c.lr = 0.01;
-    // --quick: batches of 16, so that its few hundred images make 32 steps
-    // rather than 16: at 16, with dropout, the smoke test's accuracy ranged
-    // from chance to 26% with the seed; at 32, 34% to 45%.
-    if (c.quick && !cli.given("--batch")) c.batch = 16;
 
     // Step 1 — VGG-11 as the seed notes build it, for one 1x224x224 image:
     // each block's output shape, and where the parameters are. (This builds

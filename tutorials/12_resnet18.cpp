@@ -225,11 +225,6 @@ int main(int argc, char** argv) {
     cli.device_flag();
     cli.parse(argc, argv);
     lesson::Common& c = cli.common;
-    // --quick: batches of 16, so that its 600 images make 38 steps rather
-    // than 19, and batch norm's running statistics (which eval mode uses)
-    // have moved away from their initial values: at 32, the smoke test's
-    // accuracy ranged from 18% to 35% with the seed, at 16 from 28% to 45%.
-    if (c.quick && !cli.given("--batch")) c.batch = 16;
     if (stem != "small" && stem != "torchvision")
       throw std::invalid_argument("--stem must be small or torchvision, got '" + stem + "'");
 

@@ -156,11 +156,6 @@ int main(int argc, char** argv) {
     if (fashion) {
       if (!cli.given("--lr")) c.lr = 1e-3;
       if (!cli.given("--subset")) c.subset = 2000;
-      // --quick: batches of 16, so that batch norm's running statistics,
-      // which eval mode normalises with, are updated 32 times rather than
-      // 16 (momentum 0.1: 0.9^16 of their initial 0 and 1 would still be
-      // in them, enough to put a 50-layer network's test accuracy anywhere).
-      if (c.quick && !cli.given("--batch")) c.batch = 16;
       c.data.clear();
       lesson::TrainTest d = c.quick ? lesson::load_classes(c, {1, 8}) : lesson::load_data(c);
       train_set = std::move(d.train);

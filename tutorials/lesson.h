@@ -13,7 +13,7 @@
 //   --profile           every layer's forward and backward timed over a few
 //                       training steps, printed as a table (profile.h)
 //   --quick             a few hundred images and one epoch (unless --epochs is
-//                       given): a smoke test (CI); the batch is capped at 32
+//                       given): a smoke test (CI); the batch is capped at 16
 //                       unless --batch is given, so that even a few hundred
 //                       images make a few dozen steps
 // Lessons that train one model also take (Cli::checkpoint_flags):
