@@ -5,7 +5,9 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "byhand/device.h"
 #include "byhand/distributed.h"
 #ifdef BYHAND_NCCL
 #include "data_parallel_nccl.h"
@@ -13,13 +15,23 @@
 
 namespace byhand {
 
-// A tensor's numbers on the host: the tensor itself on the CPU, else a copy
-// (the GPU's gradients take the host road here; NCCL would keep them on the
-// GPU).
-static const real* host_numbers(const Tensor& t, Tensor& scratch) {
-  if (t.device() == Device::CPU) return t.data();
-  scratch = t.to(Device::CPU);
-  return scratch.data();
+// The host road's two copies between a tensor on either device and host
+// memory (a tensor on the GPU goes this way without NCCL):
+// dst = scale * t, and t = src.
+static void pack(real* dst, const Tensor& t, real scale) {
+  const int64_t n = t.numel();
+  if (t.device() == Device::CPU) {
+    const real* src = t.data();
+    for (int64_t k = 0; k < n; ++k) dst[k] = scale * src[k];
+    return;
+  }
+  detail::cuda_copy(dst, t.data(), sizeof(real) * size_t(n), detail::Copy::DeviceToHost);
+  for (int64_t k = 0; k < n; ++k) dst[k] *= scale;
+}
+static void unpack(Tensor& t, const real* src) {
+  const size_t bytes = sizeof(real) * size_t(t.numel());
+  if (t.device() == Device::CPU) std::memcpy(t.data(), src, bytes);
+  else detail::cuda_copy(t.data(), src, bytes, detail::Copy::HostToDevice);
 }
 
 DataParallel::DataParallel(Layer& model, int64_t bucket_bytes) : model_(model) {
@@ -48,12 +60,12 @@ DataParallel::DataParallel(Layer& model, int64_t bucket_bytes) : model_(model) {
 }
 
 void DataParallel::broadcast_from_main() {
-  Tensor scratch;
-  auto send = [&](Tensor& t) {
+  auto send = [](Tensor& t) {
     if (t.device() == Device::CPU) return dist::broadcast(t.data(), t.numel());
-    scratch = t.to(Device::CPU);
-    dist::broadcast(scratch.data(), scratch.numel());
-    t.copy_from(scratch, t.device());
+    std::vector<real> host(size_t(t.numel()));
+    pack(host.data(), t, 1);
+    dist::broadcast(host.data(), t.numel());
+    unpack(t, host.data());
   };
   for (Param* p : params_) send(p->value);
   for (Buffer* b : model_.buffers()) send(b->value);
@@ -61,9 +73,8 @@ void DataParallel::broadcast_from_main() {
 
 // FNV-1a over a tensor's bytes: equal numbers, bit for bit, give equal sums.
 static uint64_t checksum(const Tensor& t) {
-  Tensor scratch;
-  const real* x = host_numbers(t, scratch);
-  const auto* bytes = reinterpret_cast<const unsigned char*>(x);
+  const std::vector<real> x = t.to_vector();  // once an epoch: a copy is cheap
+  const auto* bytes = reinterpret_cast<const unsigned char*>(x.data());
   uint64_t h = 1469598103934665603ull;
   for (size_t i = 0, n = size_t(t.numel()) * sizeof(real); i < n; ++i)
     h = (h ^ bytes[i]) * 1099511628211ull;
@@ -123,31 +134,21 @@ void DataParallel::average_gradients(int64_t local_count, int64_t global_count) 
     return;
   }
 #endif
-  Tensor scratch;
+  real* flat = flat_.data();
   for (const auto& [first, last] : buckets_) {
     // Pack: flat = scale * (the bucket's gradients, one after the other).
-    real* flat = flat_.data();
     int64_t at = 0;
     for (size_t i = first; i < last; ++i) {
-      const Tensor& g = params_[i]->grad;
-      const real* src = host_numbers(g, scratch);
-      for (int64_t k = 0, n = g.numel(); k < n; ++k) flat[at + k] = scale * src[k];
-      at += g.numel();
+      pack(flat + at, params_[i]->grad, scale);
+      at += params_[i]->grad.numel();
     }
     // The sum over ranks, in place: every rank now holds the same numbers.
     dist::allreduce_sum(flat, at);
     // Unpack into the gradients.
     at = 0;
     for (size_t i = first; i < last; ++i) {
-      Tensor& g = params_[i]->grad;
-      if (g.device() == Device::CPU) {
-        std::memcpy(g.data(), flat + at, sizeof(real) * size_t(g.numel()));
-      } else {
-        scratch.resize(g.shape(), Device::CPU);
-        std::memcpy(scratch.data(), flat + at, sizeof(real) * size_t(g.numel()));
-        g.copy_from(scratch, g.device());
-      }
-      at += g.numel();
+      unpack(params_[i]->grad, flat + at);
+      at += params_[i]->grad.numel();
     }
   }
 }

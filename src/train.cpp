@@ -45,6 +45,17 @@ int64_t count_correct(const Tensor& logits, const std::vector<int>& labels) {
   return correct;
 }
 
+// An epoch's or an evaluation's running sums, added up over the ranks of a
+// job (distributed.h) in one allreduce; the counts are exact in a double.
+static void sum_over_ranks(double& loss_sum, int64_t& correct, int64_t& count) {
+  if (dist::world_size() == 1) return;
+  double sums[3] = {loss_sum, double(correct), double(count)};
+  dist::allreduce_sum(sums, 3);
+  loss_sum = sums[0];
+  correct = int64_t(sums[1]);
+  count = int64_t(sums[2]);
+}
+
 EvalResult evaluate(Layer& model, CrossEntropyLoss& criterion, DataLoader& loader) {
   const bool was_training = model.training();
   model.eval();
@@ -65,13 +76,7 @@ EvalResult evaluate(Layer& model, CrossEntropyLoss& criterion, DataLoader& loade
     r.count += batch.size();
   }
   model.train(was_training);
-  if (dist::world_size() > 1) {
-    double loss = loss_sum;
-    int64_t counts[2] = {correct, r.count};
-    dist::allreduce_sum(&loss, 1);
-    dist::allreduce_sum(counts, 2);
-    loss_sum = loss, correct = counts[0], r.count = counts[1];
-  }
+  sum_over_ranks(loss_sum, correct, r.count);
   if (r.count) {
     r.loss = loss_sum / double(r.count);
     r.accuracy = double(correct) / double(r.count);
@@ -269,12 +274,7 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
       if (checkpoints && opts.checkpoint_every > 0 &&
           optimizer.steps() % opts.checkpoint_every == 0) {
         TrainingProgress p = progress_now(epoch, train, step, loss_sum, correct, seen, s.lr, history);
-        if (parallel) {  // the whole job's sums (every rank takes part)
-          int64_t counts[2] = {p.correct, p.seen};
-          dist::allreduce_sum(&p.loss_sum, 1);
-          dist::allreduce_sum(counts, 2);
-          p.correct = counts[0], p.seen = counts[1];
-        }
+        sum_over_ranks(p.loss_sum, p.correct, p.seen);  // the whole job's (every rank takes part)
         if (main_rank) checkpoints->save(model, optimizer, p, opts.schedulers);
       }
       if (opts.progress) {
@@ -286,13 +286,8 @@ std::vector<EpochStats> fit(Layer& model, CrossEntropyLoss& criterion, Optimizer
     guard.reset();
     if (profiler.recording()) print_profile(profiler, bar);  // an epoch of few steps
     bar.finish();
-    if (parallel) {  // the epoch over the whole job; and the copies still one model
-      int64_t counts[2] = {correct, seen};
-      dist::allreduce_sum(&loss_sum, 1);
-      dist::allreduce_sum(counts, 2);
-      correct = counts[0], seen = counts[1];
-      parallel->check_in_sync();
-    }
+    sum_over_ranks(loss_sum, correct, seen);  // the epoch over the whole job
+    if (parallel) parallel->check_in_sync();    // and the copies still one model
     s.train_loss = seen ? loss_sum / double(seen) : 0;
     s.train_acc = seen ? double(correct) / double(seen) : 0;
     s.val_loss = s.val_acc = std::numeric_limits<double>::quiet_NaN();

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <omp.h>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include "byhand/data_parallel.h"
 #include "byhand/distributed.h"
 #include "byhand/layers/linear.h"
+#include "byhand/ops.h"
 #include "byhand/sequential.h"
 #include "test_helpers.h"
 
@@ -51,6 +53,25 @@ std::vector<float> read_weights(const std::string& path) {
   return v;
 }
 
+// The command that starts 2 ranks here, or "" with the reason in `why` when
+// this machine cannot: no MPI in the library, no mpirun, or an mpirun that
+// cannot start two trivial processes (a container can lack what Open MPI
+// needs). As root Open MPI wants to be told; --oversubscribe lets 2 ranks run
+// on a 1-core machine.
+std::string mpirun_2_ranks(std::string& why) {
+  std::string out;
+  if (!dist::built()) why = "this library has no MPI (make MPI=1 with libopenmpi-dev)";
+  else if (shell("command -v mpirun", out) != 0) why = "mpirun not found (apt-get install openmpi-bin)";
+  if (!why.empty()) return "";
+  const std::string mpirun = std::string("timeout 300 mpirun -np 2 --oversubscribe") +
+                             (::geteuid() == 0 ? " --allow-run-as-root" : "");
+  if (shell(mpirun + " true", out) != 0) {
+    why = "mpirun cannot start 2 processes on this machine:\n" + out;
+    return "";
+  }
+  return mpirun;
+}
+
 fs::path dp_check_binary() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
@@ -71,12 +92,14 @@ TEST_CASE("DataLoader::set_shard: the ranks' shares are exactly each global batc
       }
       Batch all, part;
       int batches = 0;
+      std::vector<int64_t> served(size_t(world), 0);
       while (whole.next(all)) {
         std::vector<int64_t> joined;
         std::vector<real> joined_x;
         for (int r = 0; r < world; ++r) {
           REQUIRE(ranks[size_t(r)].next(part));
           REQUIRE(part.global_size == all.size());
+          served[size_t(r)] += part.size();
           // Shares differ by at most one example.
           REQUIRE(std::abs(double(part.size()) - double(all.size()) / world) < 1.0);
           joined.insert(joined.end(), part.indices.begin(), part.indices.end());
@@ -89,12 +112,14 @@ TEST_CASE("DataLoader::set_shard: the ranks' shares are exactly each global batc
       }
       REQUIRE(batches == 7);  // 203 = 6 x 32 + 11: the last batch shared out too
       for (DataLoader& l : ranks) REQUIRE_FALSE(l.next(part));
+      for (int r = 0; r < world; ++r) REQUIRE(ranks[size_t(r)].shard_size() == served[size_t(r)]);
     }
   }
   DataLoader l(small_fashion(), 32, false);
   Batch b;
   REQUIRE(l.next(b));
   REQUIRE(b.global_size == 32);  // one process: the batch is all of it
+  REQUIRE(l.shard_size() == l.size());
   REQUIRE_THROWS_WITH(l.set_shard(2, 2), Catch::Contains("rank 2 of 2"));
   REQUIRE_THROWS_WITH(l.set_shard(0, 0), Catch::Contains("0 <= rank < world"));
   REQUIRE_THROWS_WITH(l.set_shard(-1, 4), Catch::Contains("rank -1"));
@@ -110,7 +135,23 @@ TEST_CASE("dist: a process not started by mpirun is a world of one", "[dist]") {
   dist::allreduce_sum(x.data(), 3);  // a world of one: the sum is x
   REQUIRE(x == std::vector<real>{1, 2, 3});
   REQUIRE_THROWS_WITH(dist::broadcast(x.data(), 3, 1), Catch::Contains("root 1"));
-  REQUIRE(dist::default_threads() >= 1);
+}
+
+// Ranks started on one machine by mpirun share its cores: the launcher's
+// count of them divides set_num_threads(0)'s "every core".
+TEST_CASE("set_num_threads(0): this machine's cores shared among its mpirun ranks", "[dist]") {
+  const int before = num_threads();
+  {
+    byhand_test::SetEnv no_byhand("BYHAND_NUM_THREADS", nullptr);
+    byhand_test::SetEnv no_omp("OMP_NUM_THREADS", nullptr);
+    byhand_test::SetEnv ranks("OMPI_COMM_WORLD_LOCAL_SIZE", "2");
+    set_num_threads(0);
+    REQUIRE(num_threads() == std::max(1, omp_get_num_procs() / 2));
+    byhand_test::SetEnv more("OMPI_COMM_WORLD_LOCAL_SIZE", std::to_string(4 * omp_get_num_procs()));
+    set_num_threads(0);
+    REQUIRE(num_threads() == 1);  // never none
+  }
+  set_num_threads(before);
 }
 
 TEST_CASE("DataParallel: buckets cover every gradient; one process scales by its share",
@@ -148,29 +189,15 @@ TEST_CASE("DataParallel: buckets cover every gradient; one process scales by its
 // the two ranks hold the same weights, bit for bit, and those equal a single
 // process's on the whole batches up to float rounding (relative 1e-5).
 TEST_CASE("data parallel: 2 ranks under mpirun end as one process does", "[dist]") {
-  if (!dist::built()) {
-    WARN("skipped: this library has no MPI (make MPI=1 with libopenmpi-dev)");
-    return;
-  }
-  std::string out;
-  if (shell("command -v mpirun", out) != 0) {
-    WARN("skipped: mpirun not found (apt-get install openmpi-bin)");
+  std::string why, out;
+  const std::string mpirun = mpirun_2_ranks(why);
+  if (mpirun.empty()) {
+    WARN("skipped: " << why);
     return;
   }
   const fs::path bin = dp_check_binary();
   REQUIRE(fs::is_regular_file(bin));
   byhand_test::TempDir dir("dist");
-  // As root, Open MPI wants to be told; on 2 cores, 2 ranks oversubscribe
-  // nothing, but a 1-core CI machine would.
-  const std::string mpirun = std::string("timeout 300 mpirun -np 2 --oversubscribe") +
-                             (::geteuid() == 0 ? " --allow-run-as-root" : "");
-  // mpirun itself must work here (a container can lack what Open MPI needs):
-  // a job of two trivial processes first.
-  out.clear();
-  if (shell(mpirun + " true", out) != 0) {
-    WARN("skipped: mpirun cannot start 2 processes on this machine:\n" << out);
-    return;
-  }
   for (const std::string model : {"mlp", "lenet"}) {
     DYNAMIC_SECTION(model) {
       out.clear();
@@ -203,16 +230,10 @@ TEST_CASE("data parallel: 2 ranks under mpirun end as one process does", "[dist]
 // 5's checkpoint on both ranks ends with the uninterrupted job's weights, bit
 // for bit, on both ranks.
 TEST_CASE("data parallel: a 2-rank job stopped and resumed ends as one never stopped", "[dist]") {
-  std::string out;
-  if (!dist::built() || shell("command -v mpirun", out) != 0) {
-    WARN("skipped: needs MPI and mpirun");
-    return;
-  }
-  const std::string mpirun = std::string("timeout 300 mpirun -np 2 --oversubscribe") +
-                             (::geteuid() == 0 ? " --allow-run-as-root" : "");
-  out.clear();
-  if (shell(mpirun + " true", out) != 0) {
-    WARN("skipped: mpirun cannot start 2 processes on this machine:\n" << out);
+  std::string why, out;
+  const std::string mpirun = mpirun_2_ranks(why);
+  if (mpirun.empty()) {
+    WARN("skipped: " << why);
     return;
   }
   byhand_test::TempDir dir("dist_resume");

@@ -116,17 +116,19 @@ inline void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
-// Sets an environment variable for one scope, then puts the old value back
-// (or unsets it when there was none).
+// Sets an environment variable for one scope (unsets it, given nullptr),
+// then puts the old value back (or unsets it when there was none).
 struct SetEnv {
   std::string name;
   bool had = false;
   std::string old;
-  SetEnv(std::string n, const std::string& value) : name(std::move(n)) {
+  SetEnv(std::string n, const std::string& value) : SetEnv(std::move(n), value.c_str()) {}
+  SetEnv(std::string n, const char* value) : name(std::move(n)) {
     const char* v = std::getenv(name.c_str());
     had = v != nullptr;
     if (had) old = v;
-    ::setenv(name.c_str(), value.c_str(), 1);
+    if (value) ::setenv(name.c_str(), value, 1);
+    else ::unsetenv(name.c_str());
   }
   ~SetEnv() {
     if (had) ::setenv(name.c_str(), old.c_str(), 1);

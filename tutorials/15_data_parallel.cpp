@@ -103,16 +103,6 @@
 
 using namespace byhand;
 
-// The examples this rank trains on in one epoch: its share of every batch.
-static int64_t local_examples(const DataLoader& loader, int rank, int world) {
-  int64_t total = 0;
-  for (int64_t start = 0; start < loader.size(); start += loader.batch_size()) {
-    const int64_t count = std::min(loader.batch_size(), loader.size() - start);
-    total += count * (rank + 1) / world - count * rank / world;
-  }
-  return total;
-}
-
 int main(int argc, char** argv) {
   return lesson::run([&] {
     lesson::Cli cli("15_data_parallel",
@@ -180,7 +170,7 @@ int main(int argc, char** argv) {
     // vector in which each rank fills its own slots. The job's throughput is
     // all ranks' images over the slowest rank's time.
     std::vector<double> figures(size_t(3 * world), 0);  // per rank: images, seconds, allreduce s
-    figures[size_t(3 * rank)] = double(local_examples(train, rank, world) * c.epochs);
+    figures[size_t(3 * rank)] = double(train.shard_size() * c.epochs);  // fit() set the shard
     figures[size_t(3 * rank + 1)] = seconds;
     figures[size_t(3 * rank + 2)] = reduce;
     dist::allreduce_sum(figures.data(), int64_t(figures.size()));

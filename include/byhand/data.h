@@ -194,6 +194,7 @@ class DataLoader {
   void set_shard(int rank, int world);
   int shard_rank() const { return shard_rank_; }
   int shard_count() const { return shard_count_; }
+  int64_t shard_size() const;  // examples this rank is served per epoch (size() unsharded)
 
   // Range-for sugar: `for (const Batch& b : loader)` runs one whole epoch
   // (begin() calls start_epoch()). The batch lives in the loader and is

@@ -31,23 +31,19 @@ bool built();
 
 // Joins the job this process was started in by mpirun (MPI_Init_thread),
 // once; later calls do nothing. Without mpirun, or without MPI, the world is
-// this process alone. MPI is finalized at exit. With several ranks and no
-// OMP_NUM_THREADS, each rank then uses default_threads() threads. The lessons call it first
+// this process alone. MPI is finalized at exit. (Each rank's default thread
+// count, the machine's cores shared among its ranks, is set_num_threads'
+// (ops.h).) The lessons call it first
 // thing (lesson.cpp); so does fit(), in case nobody did.
 void init(int* argc = nullptr, char*** argv = nullptr);
 
 int rank();         // this process, 0 .. world_size() - 1
 int world_size();   // processes in the job
-int local_size();   // processes in the job on this machine
 bool is_main();     // rank() == 0: the one that prints, plots and saves
 
 // One line: "rank 1 of 2 (Open MPI 4.1.4), host node7", or "one process
 // (this library has no MPI: make MPI=1)".
 std::string status();
-
-// The threads a rank should use when the user did not say: this machine's
-// cores shared among its ranks (at least 1).
-int default_threads();
 
 // In place, over all ranks: x = the elementwise sum of every rank's x. The
 // time spent is added to allreduce_seconds(), the bytes to
@@ -58,7 +54,6 @@ void allreduce_sum(int64_t* x, int64_t n);
 // Rank root's x, copied into every rank's x.
 void broadcast(real* x, int64_t n, int root = 0);
 void broadcast(uint64_t* x, int64_t n, int root = 0);
-void barrier();
 
 double allreduce_seconds();   // since the process began
 int64_t allreduce_bytes();    // bytes this rank handed to allreduce

@@ -18,7 +18,8 @@
 namespace byhand {
 
 // Threads used by GEMM and by OpenMP loops. Default: every core
-// (or $BYHAND_NUM_THREADS / $OMP_NUM_THREADS when set).
+// (or $BYHAND_NUM_THREADS / $OMP_NUM_THREADS when set; under mpirun, the
+// cores shared among this machine's ranks).
 // n = 0: every core. n outside [0, kMaxThreads] throws std::invalid_argument.
 constexpr int kMaxThreads = 1024;
 void set_num_threads(int n);

@@ -17,6 +17,9 @@ namespace byhand {
 
 static int g_threads = 0;  // 0: not set yet
 
+// The environment's choice, else every core; several processes started on
+// one machine by mpirun (distributed.h) share its cores, each taking its
+// part (the launcher says how many there are, before MPI is even started).
 static int default_threads() {
   for (const char* var : {"BYHAND_NUM_THREADS", "OMP_NUM_THREADS"}) {
     if (const char* s = std::getenv(var)) {
@@ -24,7 +27,13 @@ static int default_threads() {
       if (n > 0) return n;
     }
   }
-  return omp_get_num_procs();
+  int ranks_here = 1;
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"})
+    if (const char* s = std::getenv(var)) {
+      ranks_here = std::max(1, std::atoi(s));
+      break;
+    }
+  return std::max(1, omp_get_num_procs() / ranks_here);
 }
 
 // BLIS picks its kernels from the CPU model. Under a hypervisor it often

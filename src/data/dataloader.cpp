@@ -47,6 +47,10 @@ Rng epoch_rng(uint64_t seed, int64_t epoch) {
   return Rng(base.next_u64() + uint64_t(epoch));
 }
 
+// Where rank r's share of a global batch of `count` examples starts (set_shard):
+// shares [start(r), start(r + 1)) differ in size by at most one.
+int64_t share_start(int64_t count, int rank, int world) { return count * rank / world; }
+
 }  // namespace
 
 DataLoader::DataLoader(const Dataset& data, int64_t batch_size, bool shuffle, uint64_t seed,
@@ -116,8 +120,8 @@ bool DataLoader::next(Batch& batch) {
   }
   const int64_t count = std::min(batch_size_, end - position_);
   // This rank's share of the global batch (the whole of it in one process).
-  const int64_t from = count * shard_rank_ / shard_count_;
-  const int64_t to = count * (shard_rank_ + 1) / shard_count_;
+  const int64_t from = share_start(count, shard_rank_, shard_count_);
+  const int64_t to = share_start(count, shard_rank_ + 1, shard_count_);
   fill_batch(batch, position_ + from, to - from);
   batch.global_size = count;
   position_ += count;
@@ -159,6 +163,16 @@ void DataLoader::set_shard(int rank, int world) {
                                 std::to_string(world) + "; expected 0 <= rank < world");
   shard_rank_ = rank;
   shard_count_ = world;
+}
+
+int64_t DataLoader::shard_size() const {
+  int64_t total = 0;
+  for (int64_t first = 0; first < size(); first += batch_size_) {
+    const int64_t count = std::min(batch_size_, size() - first);
+    total += share_start(count, shard_rank_ + 1, shard_count_) -
+             share_start(count, shard_rank_, shard_count_);
+  }
+  return total;
 }
 
 void DataLoader::set_device(Device d) {

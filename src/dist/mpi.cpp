@@ -8,13 +8,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <climits>
 #include <cstdlib>
 #include <stdexcept>
-#include <thread>
 
 #include "byhand/distributed.h"
-#include "byhand/ops.h"
 
 namespace byhand {
 namespace dist {
@@ -22,7 +19,7 @@ namespace {
 
 bool g_started = false;   // init() ran
 bool g_mpi = false;       // ... and this process is part of an MPI job
-int g_rank = 0, g_world = 1, g_local = 1;
+int g_rank = 0, g_world = 1;
 double g_seconds = 0;
 int64_t g_bytes = 0;
 
@@ -101,19 +98,10 @@ void init(int* argc, char*** argv) {
   g_mpi = true;
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_world);
-  // The ranks on this machine: those that can share memory with this one.
-  MPI_Comm local;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &local);
-  MPI_Comm_size(local, &g_local);
-  MPI_Comm_free(&local);
-  // Ranks sharing a machine share its cores, unless the user said otherwise
-  // (OMP_NUM_THREADS, or set_num_threads() / --threads later).
-  if (g_world > 1 && !std::getenv("OMP_NUM_THREADS")) set_num_threads(default_threads());
 }
 
 int rank() { return init(), g_rank; }
 int world_size() { return init(), g_world; }
-int local_size() { return init(), g_local; }
 bool is_main() { return rank() == 0; }
 
 std::string status() {
@@ -130,11 +118,6 @@ std::string status() {
          "), host " + host;
 }
 
-int default_threads() {
-  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(1, cores / std::max(1, local_size()));
-}
-
 void allreduce_sum(real* x, int64_t n) { allreduce(x, n); }
 #ifndef BYHAND_DOUBLE
 void allreduce_sum(double* x, int64_t n) { allreduce(x, n); }
@@ -142,11 +125,6 @@ void allreduce_sum(double* x, int64_t n) { allreduce(x, n); }
 void allreduce_sum(int64_t* x, int64_t n) { allreduce(x, n); }
 void broadcast(real* x, int64_t n, int root) { bcast(x, n, root); }
 void broadcast(uint64_t* x, int64_t n, int root) { bcast(x, n, root); }
-
-void barrier() {
-  init();
-  if (g_world > 1) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
-}
 
 double allreduce_seconds() { return g_seconds; }
 int64_t allreduce_bytes() { return g_bytes; }

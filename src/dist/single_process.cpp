@@ -1,11 +1,9 @@
 // single_process.cpp — distributed.h in a library built without MPI: a world
 // of one process, where every reduction leaves its numbers as they are. (With
 // MPI=1, src/dist/mpi.cpp is built instead.)
-#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
-#include <thread>
 
 #include "byhand/distributed.h"
 
@@ -16,7 +14,6 @@ bool built() { return false; }
 void init(int*, char***) {}
 int rank() { return 0; }
 int world_size() { return 1; }
-int local_size() { return 1; }
 bool is_main() { return true; }
 
 std::string status() {
@@ -24,8 +21,6 @@ std::string status() {
   return std::string("one process (this library has no MPI: make MPI=1 with Open MPI)") +
          (under_mpirun ? "; started by mpirun, every rank trains alone" : "");
 }
-
-int default_threads() { return int(std::max(1u, std::thread::hardware_concurrency())); }
 
 void allreduce_sum(real*, int64_t) {}
 #ifndef BYHAND_DOUBLE
@@ -37,7 +32,6 @@ void broadcast(real*, int64_t, int root) {
                                              " is not a rank of this job of 1");
 }
 void broadcast(uint64_t*, int64_t, int root) { broadcast(static_cast<real*>(nullptr), 0, root); }
-void barrier() {}
 double allreduce_seconds() { return 0; }
 int64_t allreduce_bytes() { return 0; }
 void abort(int code) { std::exit(code); }
