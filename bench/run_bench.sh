@@ -83,6 +83,14 @@ duel() {
 
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
+# range_of "v1 v2 ...": the lowest and the highest of the runs' figures, as
+# "lo hi" (each figure compared this way is a throughput: the highest is the
+# best).
+range_of() {
+  echo "$1" | awk '{ lo = hi = $1; for (i = 2; i <= NF; i++) { if ($i < lo) lo = $i; if ($i > hi) hi = $i }
+                     print lo, hi }'
+}
+
 # guard_cost TITLE PROGRAM KEY: the NaN/Inf guard's cost (nan_guard.h), byhand
 # against itself: PROGRAM with the guard (as fit() runs) and with
 # --no-nan-guard, in turns, RUNS times each; best against best.
@@ -95,18 +103,12 @@ guard_cost() {
     out=$("$BUILD/bench/$program" --threads "$THREADS" --no-nan-guard) || { echo "$out"; exit 1; }
     off+="$(result "$out" "$key") "
   done
-  awk -v on="$on" -v off="$off" -v runs="$RUNS" '
-    function best(list,   n, v, i, b, lo) {
-      n = split(list, v, " "); b = lo = v[1]
-      for (i = 2; i <= n; i++) { if (v[i] > b) b = v[i]; if (v[i] < lo) lo = v[i] }
-      printf "(runs %.0f-%.0f)", lo, b
-      return b
-    }
-    BEGIN {
-      printf "  images/s, best of %d runs each: guard on ", runs; a = best(on)
-      printf " %.0f, off ", a; b = best(off)
-      printf " %.0f\n  cost of the guard, best against best: %.1f%%\n\n", b, 100 * (b - a) / b
-    }'
+  local on_lo on_hi off_lo off_hi
+  read -r on_lo on_hi <<<"$(range_of "$on")"
+  read -r off_lo off_hi <<<"$(range_of "$off")"
+  awk -v runs="$RUNS" -v a="$on_hi" -v al="$on_lo" -v b="$off_hi" -v bl="$off_lo" 'BEGIN {
+    printf "  images/s, best of %d runs each: guard on (runs %.0f-%.0f) %.0f, off (runs %.0f-%.0f) %.0f\n", runs, al, a, a, bl, b, b
+    printf "  cost of the guard, best against best: %.1f%%\n\n", 100 * (b - a) / b }'
 }
 
 if want mlp; then
@@ -159,8 +161,8 @@ if want gpu; then
       [ "$run" = 1 ] && echo "$out" | grep -v '^RESULT'
       list+="$(result "$out" resnet50_train_cuda224_images_per_s) "
     done
-    echo "$list" | awk -v runs="$RUNS" '{ lo = hi = $1; for (i = 2; i <= NF; i++) { if ($i < lo) lo = $i; if ($i > hi) hi = $i }
-      printf "  images/s, best of %d runs: %.1f (runs %.1f-%.1f)\n", runs, hi, lo, hi }'
+    read -r lo hi <<<"$(range_of "$list")"
+    echo "  images/s, best of $RUNS runs: $hi (runs $lo-$hi)"
     out=$("$BUILD/bench/bench_resnet" --model resnet50 --mode train --device cuda --size 224 \
           --batch 64 --steps 10 --warmup 5 --threads "$THREADS" --profile) || { echo "$out"; exit 1; }
     echo "  profiled run (each layer waits for its kernels, so the step is slower):"
@@ -176,15 +178,14 @@ fi
 if want mpi; then
   echo "== Data parallel: 1 rank x 2 threads vs 2 ranks x 1 thread (lesson 15, one epoch each)"
   lesson=$BUILD/tutorials/15_data_parallel
-  if ! command -v mpirun >/dev/null || ! "$lesson" --help >/dev/null 2>&1 ||
-     "$lesson" --quick | grep -q 'has no MPI'; then
+  if ! command -v mpirun >/dev/null || ! ldd "$lesson" 2>/dev/null | grep -q libmpi; then
     echo "  skipped: needs mpirun and a build with MPI (make MPI=1, libopenmpi-dev)"
   else
     root=""
     [ "$(id -u)" = 0 ] && root=--allow-run-as-root
     declare -A subset=([mlp]=60000 [lenet]=30000 [resnet18]=2048)
     for model in mlp lenet resnet18; do
-      one="" two="" share_one="" share_two=""
+      one="" two="" share=""
       for ((run = 1; run <= RUNS; run++)); do
         args="--model $model --epochs 1 --subset ${subset[$model]}"
         out=$("$lesson" $args --threads 2) || { echo "$out"; exit 1; }
@@ -192,21 +193,14 @@ if want mpi; then
         out=$(mpirun -np 2 --oversubscribe $root "$lesson" $args --threads 1) || { echo "$out"; exit 1; }
         [ "$run" = 1 ] && echo "$out" | grep -E '^(model|rank|the job)' | sed 's/^/  /'
         two+="$(result "$out" dp_${model}_images_per_s) "
-        share_two+="$(result "$out" dp_${model}_allreduce_pct) "
+        share+="$(result "$out" dp_${model}_allreduce_pct) "
       done
-      awk -v m="$model" -v one="$one" -v two="$two" -v share="$share_two" -v runs="$RUNS" '
-        function best(list,   n, v, i, b, lo) {
-          n = split(list, v, " "); b = lo = v[1]
-          for (i = 2; i <= n; i++) { if (v[i] > b) b = v[i]; if (v[i] < lo) lo = v[i] }
-          spread = sprintf("runs %.0f-%.0f", lo, b)
-          return b
-        }
-        BEGIN {
-          a = best(one); sa = spread; b = best(two); sb = spread
-          n = split(share, s, " "); lo = hi = s[1]
-          for (i = 2; i <= n; i++) { if (s[i] < lo) lo = s[i]; if (s[i] > hi) hi = s[i] }
-          printf "  %s, images/s, best of %d: 1 rank x 2 threads %.0f (%s); 2 ranks x 1 thread %.0f (%s): %.2fx; allreduce %.1f-%.1f%% of the time\n\n", m, runs, a, sa, b, sb, b / a, lo, hi
-        }'
+      read -r one_lo one_hi <<<"$(range_of "$one")"
+      read -r two_lo two_hi <<<"$(range_of "$two")"
+      read -r share_lo share_hi <<<"$(range_of "$share")"
+      awk -v m="$model" -v runs="$RUNS" -v a="$one_hi" -v al="$one_lo" -v b="$two_hi" -v bl="$two_lo" \
+          -v sl="$share_lo" -v sh="$share_hi" 'BEGIN {
+        printf "  %s, images/s, best of %d: 1 rank x 2 threads %.0f (runs %.0f-%.0f); 2 ranks x 1 thread %.0f (runs %.0f-%.0f): %.2fx; allreduce %.1f-%.1f%% of the time\n\n", m, runs, a, al, a, b, bl, b, b / a, sl, sh }'
     done
   fi
   echo

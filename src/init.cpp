@@ -47,7 +47,6 @@ std::pair<int64_t, int64_t> fan_in_and_fan_out(const Shape& shape) {
 // filled through a host copy (init runs once, speed does not matter here).
 template <class Fill>
 static void on_host(Tensor& t, Fill fill) {
-  if (t.device() == Device::CPU) return fill(t);
   Tensor host = t.to(Device::CPU);
   fill(host);
   t.copy_from(host, t.device());

@@ -127,7 +127,7 @@ class Tensor {
 
   // Page-locked ("pinned") host memory for this CPU tensor, kept across
   // resizes (torch: pin_memory()). A copy to the GPU from it runs at the full
-  // speed of the bus, and can overlap the CPU's work (DataLoader::to). Needs
+  // speed of the bus, and can overlap the CPU's work (DataLoader::set_device). Needs
   // a GPU (cuda::available()); the numbers are kept.
   void pin_memory();
   bool is_pinned() const { return pinned_; }
